@@ -1,0 +1,48 @@
+//! The core crate's error type.
+
+/// What can go wrong inside a backend or the plumbing between layers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SQLite store failed.
+    #[error("sqlite store")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A socket or file operation failed.
+    #[error("i/o")]
+    Io(#[from] std::io::Error),
+    /// An RPC to another layer failed before it produced an answer.
+    #[error("rpc to {peer}")]
+    Rpc {
+        /// Which peer was called.
+        peer: String,
+        /// Why the call failed.
+        #[source]
+        source: tarpc::client::RpcError,
+    },
+    /// The configuration file could not be parsed.
+    #[error("configuration")]
+    Config(#[from] toml::de::Error),
+    /// A user name is already registered.
+    #[error("user name already taken")]
+    NameTaken,
+    /// No instance of that kind with that id is registered.
+    #[error("no {kind} instance is registered{}", id.as_deref().map(|i| format!(" as {i}")).unwrap_or_default())]
+    NoInstance {
+        /// The instance kind looked up.
+        kind: crate::registry::Kind,
+        /// The id looked up, if one was named.
+        id: Option<String>,
+    },
+    /// The address given to a transport is not one it can serve or dial.
+    #[error("bad address {0:?}")]
+    BadAddress(String),
+    /// The backend was shut down.
+    #[error("backend closed")]
+    Closed,
+    /// A blocking task panicked or was cancelled.
+    #[error("background task")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// `Result` with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

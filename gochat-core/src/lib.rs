@@ -1,0 +1,43 @@
+//! # gochat-core
+//!
+//! What every gochat layer shares: snowflake [`ids`], the [`model`], the client wire
+//! [`protocol`] (sans-IO), the [`config`], and the five pluggable backends, each a trait
+//! documented as a contract with an embedded default:
+//!
+//! | trait | embedded default |
+//! |---|---|
+//! | [`Queue`] | [`MemoryQueue`] |
+//! | [`Registry`] | [`MemoryRegistry`] |
+//! | [`Store`] | [`SqliteStore`] |
+//! | [`Sessions`] | [`MemorySessions`] |
+//! | [`Transport`] | [`LocalTransport`] (tarpc over in-process channels) |
+//!
+//! and the RPC definitions between layers ([`rpc`]).
+//!
+//! ```
+//! use gochat_core::protocol::push::encode_count;
+//! assert_eq!(encode_count(2), br#"{"count":2,"op":4}"#);
+//! ```
+
+pub mod config;
+mod error;
+pub mod ids;
+pub mod model;
+pub mod protocol;
+pub mod queue;
+pub mod registry;
+pub mod rpc;
+pub mod sessions;
+pub mod store;
+pub mod transport;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use queue::{MemoryQueue, Queue};
+pub use registry::{MemoryRegistry, Registry};
+pub use sessions::{MemorySessions, Sessions};
+pub use store::{SqliteStore, Store};
+pub use transport::{LocalTransport, Peers, Transport};

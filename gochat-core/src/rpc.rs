@@ -1,0 +1,250 @@
+//! What the layers ask of each other, twice over: as object-safe traits
+//! ([`LogicService`], [`ConnectService`]) that the layer crates implement and call, and as
+//! the tarpc services ([`LogicRpc`], [`ConnectRpc`]) that carry those calls between
+//! processes. The adapters between the two live here, so no service crate depends on
+//! another and none of them touches tarpc.
+
+use crate::model::{Delivery, Presence, RoomId, User, UserId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Why a request was refused. Crosses the wire, so it carries messages, not sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// No live session for the token (REST code 40000).
+    #[error("Session error")]
+    Session,
+    /// The request was understood and refused; the message says why (REST code 1).
+    #[error("{0}")]
+    Rejected(String),
+    /// The layer that should answer could not be reached (REST code 1).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Something failed inside the layer; details are in its log (REST code 1).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Fault {
+    /// The REST envelope code for this fault (PROTOCOL.md §1).
+    pub fn code(&self) -> i32 {
+        match self {
+            Fault::Session => 40_000,
+            _ => 1,
+        }
+    }
+}
+
+/// A connect server asking logic to admit a new connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    /// Token from the auth frame.
+    pub token: String,
+    /// Room from the auth frame.
+    pub room_id: RoomId,
+    /// The connect server holding the connection.
+    pub server_id: String,
+}
+
+/// A private message (REST `/push/push`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// Sender's token.
+    pub token: String,
+    /// Recipient.
+    pub to_user_id: UserId,
+    /// Room the conversation belongs to (echoed in the push).
+    pub room_id: RoomId,
+    /// The text.
+    pub msg: String,
+}
+
+/// A room message (REST `/push/pushRoom`, TCP op 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPushRequest {
+    /// Sender's token.
+    pub token: String,
+    /// The room.
+    pub room_id: RoomId,
+    /// The text.
+    pub msg: String,
+}
+
+/// The logic layer, as api and connect see it.
+#[async_trait]
+pub trait LogicService: Send + Sync + 'static {
+    /// Create a user and log it in; returns its token.
+    async fn register(&self, name: String, password: String) -> Result<String, Fault>;
+    /// Log a user in (revoking its previous login); returns the token.
+    async fn login(&self, name: String, password: String) -> Result<String, Fault>;
+    /// Who a token belongs to.
+    async fn check_auth(&self, token: String) -> Result<User, Fault>;
+    /// End a session and close the connections that used it.
+    async fn logout(&self, token: String) -> Result<(), Fault>;
+    /// Admit a connection: resolve its token, record its presence.
+    async fn connect(&self, req: ConnectRequest) -> Result<User, Fault>;
+    /// A connection closed: forget its presence and tell its room.
+    async fn disconnect(&self, presence: Presence) -> Result<(), Fault>;
+    /// Send a private message.
+    async fn push(&self, req: PushRequest) -> Result<(), Fault>;
+    /// Send a room message.
+    async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault>;
+    /// Push a room's online count to the room.
+    async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
+    /// Push a room's roster to the room.
+    async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
+}
+
+/// A connect server, as task sees it.
+#[async_trait]
+pub trait ConnectService: Send + Sync + 'static {
+    /// Hand deliveries to the connections they target, in order. Returns once every
+    /// delivery is queued on its connections (or found to have none here).
+    async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault>;
+}
+
+/// The logic layer's tarpc service.
+#[tarpc::service]
+pub trait LogicRpc {
+    /// See [`LogicService::register`].
+    async fn register(name: String, password: String) -> Result<String, Fault>;
+    /// See [`LogicService::login`].
+    async fn login(name: String, password: String) -> Result<String, Fault>;
+    /// See [`LogicService::check_auth`].
+    async fn check_auth(token: String) -> Result<User, Fault>;
+    /// See [`LogicService::logout`].
+    async fn logout(token: String) -> Result<(), Fault>;
+    /// See [`LogicService::connect`].
+    async fn connect(req: ConnectRequest) -> Result<User, Fault>;
+    /// See [`LogicService::disconnect`].
+    async fn disconnect(presence: Presence) -> Result<(), Fault>;
+    /// See [`LogicService::push`].
+    async fn push(req: PushRequest) -> Result<(), Fault>;
+    /// See [`LogicService::push_room`].
+    async fn push_room(req: RoomPushRequest) -> Result<(), Fault>;
+    /// See [`LogicService::count`].
+    async fn count(token: String, room_id: RoomId) -> Result<(), Fault>;
+    /// See [`LogicService::room_info`].
+    async fn room_info(token: String, room_id: RoomId) -> Result<(), Fault>;
+}
+
+/// The connect layer's tarpc service.
+#[tarpc::service]
+pub trait ConnectRpc {
+    /// See [`ConnectService::deliver`].
+    async fn deliver(deliveries: Vec<Delivery>) -> Result<(), Fault>;
+}
+
+/// Serves a [`LogicService`] as [`LogicRpc`].
+#[derive(Clone)]
+pub struct LogicRpcServer(pub Arc<dyn LogicService>);
+
+impl LogicRpc for LogicRpcServer {
+    async fn register(self, _: tarpc::context::Context, name: String, password: String) -> Result<String, Fault> {
+        self.0.register(name, password).await
+    }
+    async fn login(self, _: tarpc::context::Context, name: String, password: String) -> Result<String, Fault> {
+        self.0.login(name, password).await
+    }
+    async fn check_auth(self, _: tarpc::context::Context, token: String) -> Result<User, Fault> {
+        self.0.check_auth(token).await
+    }
+    async fn logout(self, _: tarpc::context::Context, token: String) -> Result<(), Fault> {
+        self.0.logout(token).await
+    }
+    async fn connect(self, _: tarpc::context::Context, req: ConnectRequest) -> Result<User, Fault> {
+        self.0.connect(req).await
+    }
+    async fn disconnect(self, _: tarpc::context::Context, presence: Presence) -> Result<(), Fault> {
+        self.0.disconnect(presence).await
+    }
+    async fn push(self, _: tarpc::context::Context, req: PushRequest) -> Result<(), Fault> {
+        self.0.push(req).await
+    }
+    async fn push_room(self, _: tarpc::context::Context, req: RoomPushRequest) -> Result<(), Fault> {
+        self.0.push_room(req).await
+    }
+    async fn count(self, _: tarpc::context::Context, token: String, room_id: RoomId) -> Result<(), Fault> {
+        self.0.count(token, room_id).await
+    }
+    async fn room_info(self, _: tarpc::context::Context, token: String, room_id: RoomId) -> Result<(), Fault> {
+        self.0.room_info(token, room_id).await
+    }
+}
+
+/// Serves a [`ConnectService`] as [`ConnectRpc`].
+#[derive(Clone)]
+pub struct ConnectRpcServer(pub Arc<dyn ConnectService>);
+
+impl ConnectRpc for ConnectRpcServer {
+    async fn deliver(self, _: tarpc::context::Context, deliveries: Vec<Delivery>) -> Result<(), Fault> {
+        self.0.deliver(deliveries).await
+    }
+}
+
+/// A [`LogicService`] reached through a [`LogicRpcClient`].
+pub struct RemoteLogic {
+    /// Multiplexed client; cheap to clone, shared by every caller.
+    pub client: LogicRpcClient,
+    /// Where it points, for error messages.
+    pub peer: String,
+}
+
+/// A [`ConnectService`] reached through a [`ConnectRpcClient`].
+pub struct RemoteConnect {
+    /// Multiplexed client; cheap to clone, shared by every caller.
+    pub client: ConnectRpcClient,
+    /// Where it points, for error messages.
+    pub peer: String,
+}
+
+fn unreachable_peer(peer: &str, e: tarpc::client::RpcError) -> Fault {
+    Fault::Unavailable(format!("{peer}: {e}"))
+}
+
+fn ctx() -> tarpc::context::Context {
+    tarpc::context::current()
+}
+
+#[async_trait]
+impl LogicService for RemoteLogic {
+    async fn register(&self, name: String, password: String) -> Result<String, Fault> {
+        self.client.register(ctx(), name, password).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn login(&self, name: String, password: String) -> Result<String, Fault> {
+        self.client.login(ctx(), name, password).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn check_auth(&self, token: String) -> Result<User, Fault> {
+        self.client.check_auth(ctx(), token).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn logout(&self, token: String) -> Result<(), Fault> {
+        self.client.logout(ctx(), token).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn connect(&self, req: ConnectRequest) -> Result<User, Fault> {
+        self.client.connect(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn disconnect(&self, presence: Presence) -> Result<(), Fault> {
+        self.client.disconnect(ctx(), presence).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn push(&self, req: PushRequest) -> Result<(), Fault> {
+        self.client.push(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault> {
+        self.client.push_room(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
+        self.client.count(ctx(), token, room_id).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+    async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
+        self.client.room_info(ctx(), token, room_id).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+}
+
+#[async_trait]
+impl ConnectService for RemoteConnect {
+    async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault> {
+        self.client.deliver(ctx(), deliveries).await.map_err(|e| unreachable_peer(&self.peer, e))?
+    }
+}

@@ -1,0 +1,219 @@
+//! [`MemorySessions`]: the embedded, in-process sessions.
+
+use super::Sessions;
+use crate::Result;
+use crate::model::{NO_ROOM, Presence, RoomId, User, UserId};
+use crate::protocol::push::Roster;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Sessions and presence in one process. Expired tokens are removed when looked up and by a
+/// sweep every [`SWEEP_EVERY`] logins, so the map stays bounded by live sessions.
+#[derive(Default)]
+pub struct MemorySessions {
+    /// One lock for tokens and presence so that multi-key updates are atomic; sections are
+    /// short map operations with no `.await`.
+    state: Mutex<State>,
+}
+
+/// Logins between two sweeps of expired tokens.
+pub const SWEEP_EVERY: u32 = 1024;
+
+#[derive(Default)]
+struct State {
+    tokens: HashMap<String, (User, Instant)>,
+    /// The current login token of each user (for single-login revocation).
+    current: HashMap<UserId, String>,
+    /// room → user → (name, server → connections).
+    rooms: HashMap<RoomId, BTreeMap<UserId, (String, BTreeMap<String, u32>)>>,
+    /// user → server → connections.
+    users: HashMap<UserId, BTreeMap<String, u32>>,
+    logins_since_sweep: u32,
+}
+
+impl MemorySessions {
+    /// Empty sessions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn decrement(counts: &mut BTreeMap<String, u32>, server: &str) {
+    if let Some(n) = counts.get_mut(server) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(server);
+        }
+    }
+}
+
+#[async_trait]
+impl Sessions for MemorySessions {
+    async fn login(&self, token: &str, user: &User, ttl: Duration) -> Result<Option<String>> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.logins_since_sweep += 1;
+        if st.logins_since_sweep >= SWEEP_EVERY {
+            st.logins_since_sweep = 0;
+            st.tokens.retain(|_, (_, exp)| *exp > now);
+        }
+        st.tokens
+            .insert(token.to_owned(), (user.clone(), now + ttl));
+        let previous = st.current.insert(user.id, token.to_owned());
+        if let Some(old) = &previous {
+            st.tokens.remove(old);
+        }
+        Ok(previous.filter(|old| old != token))
+    }
+
+    async fn get(&self, token: &str) -> Result<Option<User>> {
+        let mut st = self.lock();
+        match st.tokens.get(token) {
+            Some((user, exp)) if *exp > Instant::now() => Ok(Some(user.clone())),
+            Some(_) => {
+                if let Some((user, _)) = st.tokens.remove(token) {
+                    if st.current.get(&user.id).is_some_and(|t| t == token) {
+                        st.current.remove(&user.id);
+                    }
+                }
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn logout(&self, token: &str) -> Result<Option<User>> {
+        let mut st = self.lock();
+        let Some((user, exp)) = st.tokens.remove(token) else {
+            return Ok(None);
+        };
+        if st.current.get(&user.id).is_some_and(|t| t == token) {
+            st.current.remove(&user.id);
+        }
+        Ok((exp > Instant::now()).then_some(user))
+    }
+
+    async fn join(&self, p: &Presence) -> Result<()> {
+        let mut st = self.lock();
+        *st.users
+            .entry(p.user_id)
+            .or_default()
+            .entry(p.server_id.clone())
+            .or_default() += 1;
+        if p.room_id != NO_ROOM {
+            let member = st
+                .rooms
+                .entry(p.room_id)
+                .or_default()
+                .entry(p.user_id)
+                .or_insert_with(|| (p.user_name.clone(), BTreeMap::new()));
+            *member.1.entry(p.server_id.clone()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    async fn leave(&self, p: &Presence) -> Result<()> {
+        let mut st = self.lock();
+        if let Some(servers) = st.users.get_mut(&p.user_id) {
+            decrement(servers, &p.server_id);
+            if servers.is_empty() {
+                st.users.remove(&p.user_id);
+            }
+        }
+        if let Some(room) = st.rooms.get_mut(&p.room_id) {
+            if let Some(member) = room.get_mut(&p.user_id) {
+                decrement(&mut member.1, &p.server_id);
+                if member.1.is_empty() {
+                    room.remove(&p.user_id);
+                }
+            }
+            if room.is_empty() {
+                st.rooms.remove(&p.room_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn roster(&self, room: RoomId) -> Result<Roster> {
+        let st = self.lock();
+        Ok(st
+            .rooms
+            .get(&room)
+            .map(|m| {
+                m.iter()
+                    .map(|(id, (name, _))| (id.to_string(), name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn room_servers(&self, room: RoomId) -> Result<Vec<String>> {
+        let st = self.lock();
+        let mut servers: Vec<String> = st
+            .rooms
+            .get(&room)
+            .into_iter()
+            .flat_map(|m| m.values().flat_map(|(_, s)| s.keys().cloned()))
+            .collect();
+        servers.sort();
+        servers.dedup();
+        Ok(servers)
+    }
+
+    async fn user_servers(&self, user: UserId) -> Result<Vec<String>> {
+        let st = self.lock();
+        Ok(st
+            .users
+            .get(&user)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn drop_server(&self, server_id: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.users.retain(|_, servers| {
+            servers.remove(server_id);
+            !servers.is_empty()
+        });
+        st.rooms.retain(|_, members| {
+            members.retain(|_, (_, servers)| {
+                servers.remove(server_id);
+                !servers.is_empty()
+            });
+            !members.is_empty()
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance() {
+        crate::conformance::sessions::run_all(|| async { MemorySessions::new() }).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_expire_with_the_clock() {
+        let s = MemorySessions::new();
+        let u = User {
+            id: 1,
+            name: "a".into(),
+        };
+        s.login("t", &u, Duration::from_secs(10)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(s.get("t").await.unwrap(), Some(u));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(s.get("t").await.unwrap(), None);
+        assert_eq!(s.logout("t").await.unwrap(), None);
+    }
+}

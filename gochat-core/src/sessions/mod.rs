@@ -1,0 +1,55 @@
+//! Session tokens and presence, shared by every logic instance.
+//!
+//! # Contract
+//! - **Tokens.** `login` stores a token for `ttl` and revokes that user's previous login
+//!   token (single login): afterwards `get` of the old token is `None`. `get` of an expired
+//!   or logged-out token is `None`. `logout` removes a token and says whose it was.
+//! - **Presence** is counted per connection: `join` and `leave` of the same [`Presence`]
+//!   pair up, and a user stays in a room (and on a server) while any connection of theirs
+//!   does. Rosters and counts are of distinct users. `leave` of something never joined is a
+//!   no-op, so a repeated disconnect is harmless.
+//! - **Crash clean-up.** `drop_server` forgets every presence of one connect server at once
+//!   (a server that died cannot send its leaves).
+//! - Every multi-key update is atomic: a concurrent reader sees it whole or not at all.
+
+mod memory;
+
+pub use memory::MemorySessions;
+
+use crate::Result;
+use crate::model::{Presence, RoomId, User, UserId};
+use crate::protocol::push::Roster;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// Tokens and presence (see the module docs for the contract).
+#[async_trait]
+pub trait Sessions: Send + Sync + 'static {
+    /// Store `token` for `user` for `ttl`, revoking the user's previous login token, which is
+    /// returned.
+    async fn login(&self, token: &str, user: &User, ttl: Duration) -> Result<Option<String>>;
+
+    /// The user a live token belongs to.
+    async fn get(&self, token: &str) -> Result<Option<User>>;
+
+    /// Remove a token; returns whose it was, or `None` if it was not live.
+    async fn logout(&self, token: &str) -> Result<Option<User>>;
+
+    /// Record one more connection of a user, on a server, in a room.
+    async fn join(&self, presence: &Presence) -> Result<()>;
+
+    /// Record that one such connection closed.
+    async fn leave(&self, presence: &Presence) -> Result<()>;
+
+    /// Distinct users in a room: decimal id → name.
+    async fn roster(&self, room: RoomId) -> Result<Roster>;
+
+    /// Connect servers holding at least one connection in a room, sorted.
+    async fn room_servers(&self, room: RoomId) -> Result<Vec<String>>;
+
+    /// Connect servers holding at least one connection of a user, sorted.
+    async fn user_servers(&self, user: UserId) -> Result<Vec<String>>;
+
+    /// Forget every presence recorded for a connect server.
+    async fn drop_server(&self, server_id: &str) -> Result<()>;
+}

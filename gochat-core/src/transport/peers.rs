@@ -1,0 +1,89 @@
+//! [`Peers`]: find a layer instance in the Registry and dial it through the Transport.
+
+use super::Transport;
+use crate::registry::{Instance, Kind, Registry};
+use crate::rpc::{ConnectService, LogicService};
+use crate::{Error, Result};
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::watch;
+
+/// Clients for the logic instances and connect servers of a cluster: watches the registry,
+/// dials through the transport once per address and reuses the client.
+pub struct Peers {
+    transport: Arc<dyn Transport>,
+    logic_list: watch::Receiver<Vec<Instance>>,
+    connect_list: watch::Receiver<Vec<Instance>>,
+    /// Dialed clients by address. Entries for instances that left are harmless: an address
+    /// is only looked up after the registry lists it.
+    logic_clients: DashMap<String, Arc<dyn LogicService>>,
+    connect_clients: DashMap<String, Arc<dyn ConnectService>>,
+    /// Round-robin cursor over logic instances.
+    next_logic: AtomicUsize,
+}
+
+impl Peers {
+    /// Start watching `registry`.
+    pub async fn new(registry: &dyn Registry, transport: Arc<dyn Transport>) -> Result<Self> {
+        Ok(Self {
+            transport,
+            logic_list: registry.watch(Kind::Logic).await?,
+            connect_list: registry.watch(Kind::Connect).await?,
+            logic_clients: DashMap::new(),
+            connect_clients: DashMap::new(),
+            next_logic: AtomicUsize::new(0),
+        })
+    }
+
+    /// A logic instance, round-robin over those registered.
+    pub async fn logic(&self) -> Result<Arc<dyn LogicService>> {
+        let addr = {
+            let list = self.logic_list.borrow();
+            if list.is_empty() {
+                return Err(Error::NoInstance {
+                    kind: Kind::Logic,
+                    id: None,
+                });
+            }
+            list[self.next_logic.fetch_add(1, Ordering::Relaxed) % list.len()]
+                .addr
+                .clone()
+        };
+        if let Some(c) = self.logic_clients.get(&addr) {
+            return Ok(c.clone());
+        }
+        let client = self.transport.logic(&addr).await?;
+        self.logic_clients.insert(addr, client.clone());
+        Ok(client)
+    }
+
+    /// The connect server registered as `server_id`, or `None` if none is (it left or died).
+    pub async fn connect(&self, server_id: &str) -> Result<Option<Arc<dyn ConnectService>>> {
+        let addr = {
+            let list = self.connect_list.borrow();
+            match list.iter().find(|i| i.id == server_id) {
+                Some(i) => i.addr.clone(),
+                None => return Ok(None),
+            }
+        };
+        if let Some(c) = self.connect_clients.get(&addr) {
+            return Ok(Some(c.clone()));
+        }
+        let client = self.transport.connect(&addr).await?;
+        self.connect_clients.insert(addr, client.clone());
+        Ok(Some(client))
+    }
+
+    /// Forget the client for an address (after a call to it failed), so the next call dials
+    /// again.
+    pub fn forget(&self, addr: &str) {
+        self.logic_clients.remove(addr);
+        self.connect_clients.remove(addr);
+    }
+
+    /// The ids of the connect servers registered now.
+    pub fn connect_ids(&self) -> Vec<String> {
+        self.connect_list.borrow().iter().map(|i| i.id.clone()).collect()
+    }
+}
