@@ -1,1 +1,36 @@
-fn main(){}
+//! Embed gochat in your own tokio program: the whole system in-process, on free ports,
+//! with its data in a temporary directory; your code talks to the logic layer directly.
+//!
+//! Run: `cargo run --example embed` (it starts, sends one message, and shuts down).
+
+use gochat::core::rpc::{LogicService, RoomPushRequest};
+use gochat::{Config, Server};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("gochat-embed-{}", std::process::id()));
+    let mut config = Config::default();
+    config.store.data_dir = dir.clone();
+    config.api.addr = "127.0.0.1:0".parse()?;
+    config.connect.ws_addr = "127.0.0.1:0".parse()?;
+    config.api.site_addr = None;
+
+    let server = Server::builder().config(config).start().await?;
+    println!("chat page: http://{}/", server.api_addr());
+
+    // Your program can act as any user through the logic layer, without HTTP.
+    let logic = server.logic();
+    let token = logic.login("demo".into(), "111111".into()).await?;
+    logic
+        .push_room(RoomPushRequest {
+            token,
+            room_id: 1,
+            msg: "hello from the embedding program".into(),
+        })
+        .await?;
+    println!("posted to room 1 as demo");
+
+    server.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+    Ok(())
+}

@@ -1,1 +1,28 @@
-//! x
+//! # gochat
+//!
+//! An instant-messaging server in the shape of Go's *gochat*: private messages and room
+//! broadcasts over long-lived WebSocket connections, through four layers — api, logic,
+//! task, connect — that run together in one process (this crate's [`Server`]) or apart.
+//! gochat's own web and TCP clients work against it unchanged.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), gochat::Error> {
+//! let server = gochat::Server::builder().start().await?; // api :7070, ws :7000, page :8080
+//! println!("open http://{}/", server.api_addr());
+//! tokio::signal::ctrl_c().await.ok();
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Each layer is its own crate, re-exported here: [`core`], [`logic`], [`task`],
+//! [`connect`], [`api`].
+
+mod server;
+
+pub use gochat_api as api;
+pub use gochat_connect as connect;
+pub use gochat_core as core;
+pub use gochat_core::Config;
+pub use gochat_logic as logic;
+pub use gochat_task as task;
+pub use server::{Error, Server, ServerBuilder};

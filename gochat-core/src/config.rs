@@ -48,8 +48,6 @@ pub struct ApiConfig {
     pub site_addr: Option<SocketAddr>,
     /// Largest request body accepted, in bytes. Default 65 536.
     pub max_body_bytes: usize,
-    /// Longest accepted chat message, in bytes. Default 4 096.
-    pub max_msg_bytes: usize,
     /// WebSocket URL the web page should use, when it cannot be derived from the page's own
     /// host and the connect port (e.g. behind a proxy). Default: derived.
     pub public_ws_url: Option<String>,
@@ -61,7 +59,6 @@ impl Default for ApiConfig {
             addr: ([0, 0, 0, 0], 7070).into(),
             site_addr: Some(([0, 0, 0, 0], 8080).into()),
             max_body_bytes: 64 * 1024,
-            max_msg_bytes: 4096,
             public_ws_url: None,
         }
     }
@@ -148,6 +145,8 @@ pub struct LogicConfig {
     pub max_name_bytes: usize,
     /// Longest password, in bytes. Default 128.
     pub max_password_bytes: usize,
+    /// Longest chat message, in bytes. Default 4 096.
+    pub max_msg_bytes: usize,
 }
 
 impl Default for LogicConfig {
@@ -161,6 +160,7 @@ impl Default for LogicConfig {
             argon2_iterations: 2,
             max_name_bytes: 64,
             max_password_bytes: 128,
+            max_msg_bytes: 4096,
         }
     }
 }

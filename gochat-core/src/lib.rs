@@ -21,6 +21,7 @@
 
 pub mod config;
 mod error;
+pub mod http;
 pub mod ids;
 pub mod model;
 pub mod protocol;

@@ -56,7 +56,7 @@ pub struct Presence {
 }
 
 /// Who a [`Delivery`] is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Target {
     /// Every connection of one user (private message, op 2).
     User(UserId),

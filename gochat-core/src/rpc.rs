@@ -142,10 +142,20 @@ pub trait ConnectRpc {
 pub struct LogicRpcServer(pub Arc<dyn LogicService>);
 
 impl LogicRpc for LogicRpcServer {
-    async fn register(self, _: tarpc::context::Context, name: String, password: String) -> Result<String, Fault> {
+    async fn register(
+        self,
+        _: tarpc::context::Context,
+        name: String,
+        password: String,
+    ) -> Result<String, Fault> {
         self.0.register(name, password).await
     }
-    async fn login(self, _: tarpc::context::Context, name: String, password: String) -> Result<String, Fault> {
+    async fn login(
+        self,
+        _: tarpc::context::Context,
+        name: String,
+        password: String,
+    ) -> Result<String, Fault> {
         self.0.login(name, password).await
     }
     async fn check_auth(self, _: tarpc::context::Context, token: String) -> Result<User, Fault> {
@@ -163,13 +173,27 @@ impl LogicRpc for LogicRpcServer {
     async fn push(self, _: tarpc::context::Context, req: PushRequest) -> Result<(), Fault> {
         self.0.push(req).await
     }
-    async fn push_room(self, _: tarpc::context::Context, req: RoomPushRequest) -> Result<(), Fault> {
+    async fn push_room(
+        self,
+        _: tarpc::context::Context,
+        req: RoomPushRequest,
+    ) -> Result<(), Fault> {
         self.0.push_room(req).await
     }
-    async fn count(self, _: tarpc::context::Context, token: String, room_id: RoomId) -> Result<(), Fault> {
+    async fn count(
+        self,
+        _: tarpc::context::Context,
+        token: String,
+        room_id: RoomId,
+    ) -> Result<(), Fault> {
         self.0.count(token, room_id).await
     }
-    async fn room_info(self, _: tarpc::context::Context, token: String, room_id: RoomId) -> Result<(), Fault> {
+    async fn room_info(
+        self,
+        _: tarpc::context::Context,
+        token: String,
+        room_id: RoomId,
+    ) -> Result<(), Fault> {
         self.0.room_info(token, room_id).await
     }
 }
@@ -179,7 +203,11 @@ impl LogicRpc for LogicRpcServer {
 pub struct ConnectRpcServer(pub Arc<dyn ConnectService>);
 
 impl ConnectRpc for ConnectRpcServer {
-    async fn deliver(self, _: tarpc::context::Context, deliveries: Vec<Delivery>) -> Result<(), Fault> {
+    async fn deliver(
+        self,
+        _: tarpc::context::Context,
+        deliveries: Vec<Delivery>,
+    ) -> Result<(), Fault> {
         self.0.deliver(deliveries).await
     }
 }
@@ -211,40 +239,73 @@ fn ctx() -> tarpc::context::Context {
 #[async_trait]
 impl LogicService for RemoteLogic {
     async fn register(&self, name: String, password: String) -> Result<String, Fault> {
-        self.client.register(ctx(), name, password).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .register(ctx(), name, password)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn login(&self, name: String, password: String) -> Result<String, Fault> {
-        self.client.login(ctx(), name, password).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .login(ctx(), name, password)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn check_auth(&self, token: String) -> Result<User, Fault> {
-        self.client.check_auth(ctx(), token).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .check_auth(ctx(), token)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn logout(&self, token: String) -> Result<(), Fault> {
-        self.client.logout(ctx(), token).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .logout(ctx(), token)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn connect(&self, req: ConnectRequest) -> Result<User, Fault> {
-        self.client.connect(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .connect(ctx(), req)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn disconnect(&self, presence: Presence) -> Result<(), Fault> {
-        self.client.disconnect(ctx(), presence).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .disconnect(ctx(), presence)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn push(&self, req: PushRequest) -> Result<(), Fault> {
-        self.client.push(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .push(ctx(), req)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault> {
-        self.client.push_room(ctx(), req).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .push_room(ctx(), req)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.client.count(ctx(), token, room_id).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .count(ctx(), token, room_id)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.client.room_info(ctx(), token, room_id).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .room_info(ctx(), token, room_id)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
 }
 
 #[async_trait]
 impl ConnectService for RemoteConnect {
     async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault> {
-        self.client.deliver(ctx(), deliveries).await.map_err(|e| unreachable_peer(&self.peer, e))?
+        self.client
+            .deliver(ctx(), deliveries)
+            .await
+            .map_err(|e| unreachable_peer(&self.peer, e))?
     }
 }

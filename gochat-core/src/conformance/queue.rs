@@ -52,8 +52,14 @@ async fn in_order_once<Q: Queue>(q: Q) {
     let receipts: Vec<_> = got.iter().map(|r| r.receipt).collect();
     q.ack(&receipts).await.unwrap();
     q.ack(&receipts).await.unwrap(); // a repeated ack is harmless
-    let more = q.receive("a", 10, Duration::from_millis(100)).await.unwrap();
-    assert!(more.is_empty(), "acknowledged deliveries come back: {more:?}");
+    let more = q
+        .receive("a", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert!(
+        more.is_empty(),
+        "acknowledged deliveries come back: {more:?}"
+    );
 }
 
 async fn max_is_respected<Q: Queue>(q: Q) {
@@ -91,7 +97,10 @@ async fn unacked_is_redelivered_to_another_consumer<Q: Queue>(q: Q) {
     // "dead" never acknowledges; after the claim-idle time "alive" gets the same delivery.
     let mut second = Vec::new();
     for _ in 0..20 {
-        second = q.receive("alive", 10, Duration::from_millis(200)).await.unwrap();
+        second = q
+            .receive("alive", 10, Duration::from_millis(200))
+            .await
+            .unwrap();
         if !second.is_empty() {
             break;
         }
@@ -100,8 +109,14 @@ async fn unacked_is_redelivered_to_another_consumer<Q: Queue>(q: Q) {
     assert_eq!(second[0].delivery, delivery(9), "redelivery keeps the id");
     q.ack(&[second[0].receipt]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let third = q.receive("alive", 10, Duration::from_millis(300)).await.unwrap();
-    assert!(third.is_empty(), "acknowledged delivery came back: {third:?}");
+    let third = q
+        .receive("alive", 10, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(
+        third.is_empty(),
+        "acknowledged delivery came back: {third:?}"
+    );
 }
 
 async fn consumers_share_without_duplicates<Q: Queue>(q: Arc<Q>) {
@@ -113,7 +128,10 @@ async fn consumers_share_without_duplicates<Q: Queue>(q: Arc<Q>) {
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 loop {
-                    let got = q.receive(name, 64, Duration::from_millis(500)).await.unwrap();
+                    let got = q
+                        .receive(name, 64, Duration::from_millis(500))
+                        .await
+                        .unwrap();
                     if got.is_empty() {
                         return seen;
                     }

@@ -46,10 +46,16 @@ async fn tokens<S: Sessions>(s: S) {
     assert_eq!(s.get("tok-a").await.unwrap(), None);
     assert_eq!(s.logout("tok-a").await.unwrap(), None, "second logout");
     let b = user(2, "b");
-    s.login("short", &b, Duration::from_millis(300)).await.unwrap();
+    s.login("short", &b, Duration::from_millis(300))
+        .await
+        .unwrap();
     assert_eq!(s.get("short").await.unwrap(), Some(b));
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(s.get("short").await.unwrap(), None, "token outlived its ttl");
+    assert_eq!(
+        s.get("short").await.unwrap(),
+        None,
+        "token outlived its ttl"
+    );
 }
 
 async fn single_login<S: Sessions>(s: S) {
@@ -85,7 +91,11 @@ async fn presence_counts_connections<S: Sessions>(s: S) {
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1", "c2"]);
     assert_eq!(s.user_servers(3).await.unwrap(), ["c1", "c3"]);
     s.leave(&at("c2", &a, 1)).await.unwrap();
-    assert_eq!(s.user_servers(10).await.unwrap(), ["c1", "c2"], "one c2 conn left");
+    assert_eq!(
+        s.user_servers(10).await.unwrap(),
+        ["c1", "c2"],
+        "one c2 conn left"
+    );
     s.leave(&at("c2", &a, 1)).await.unwrap();
     s.leave(&at("c2", &a, 1)).await.unwrap(); // repeated leave: no-op
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1"]);
@@ -136,6 +146,9 @@ async fn concurrent_joins_are_atomic<S: Sessions>(s: Arc<S>) {
         let u = user(1000 + i % 10, &format!("u{}", i % 10));
         s.leave(&at("c1", &u, 7)).await.unwrap();
     }
-    assert!(s.roster(7).await.unwrap().is_empty(), "every join paired with its leave");
+    assert!(
+        s.roster(7).await.unwrap().is_empty(),
+        "every join paired with its leave"
+    );
     assert!(s.room_servers(7).await.unwrap().is_empty());
 }

@@ -106,7 +106,10 @@ mod tests {
         let mut b = BytesMut::from(&b"v2\x00\x05a"[..]);
         assert_eq!(decode_frame(&mut b, MAX_PAYLOAD), Err(FrameError::BadMagic));
         let mut b = BytesMut::from(&b"v1\x00\x03"[..]);
-        assert_eq!(decode_frame(&mut b, MAX_PAYLOAD), Err(FrameError::TooShort(3)));
+        assert_eq!(
+            decode_frame(&mut b, MAX_PAYLOAD),
+            Err(FrameError::TooShort(3))
+        );
         let mut b = BytesMut::from(&b"v1\xff\xff"[..]);
         assert_eq!(
             decode_frame(&mut b, MAX_PAYLOAD),
@@ -114,7 +117,10 @@ mod tests {
         );
         let mut b = BytesMut::from(&b"v1\x00\x10"[..]);
         assert_eq!(decode_frame(&mut b, 8), Err(FrameError::TooLong(12)));
-        assert_eq!(encode_frame(&vec![0; MAX_PAYLOAD + 1]), Err(FrameError::TooLong(32_764)));
+        assert_eq!(
+            encode_frame(&vec![0; MAX_PAYLOAD + 1]),
+            Err(FrameError::TooLong(32_764))
+        );
         // An empty payload is a valid frame.
         let mut b = BytesMut::from(&b"v1\x00\x04"[..]);
         assert_eq!(decode_frame(&mut b, MAX_PAYLOAD), Ok(Some(Bytes::new())));

@@ -125,7 +125,8 @@ impl Queue for MemoryQueue {
                 .map(|(_, at)| *at + self.claim_idle)
                 .min();
             let until = next_stale.map_or(deadline, |s| s.min(deadline));
-            if tokio::time::timeout_at(until, notified).await.is_err() && Instant::now() >= deadline {
+            if tokio::time::timeout_at(until, notified).await.is_err() && Instant::now() >= deadline
+            {
                 return Ok(self.take(max.max(1)));
             }
         }

@@ -107,12 +107,16 @@ impl Store for SqliteStore {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         self.with(move |c| {
-            Ok(c.query_row("SELECT id, name FROM users WHERE id = ?1", params![id], |r| {
-                Ok(User {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                })
-            })
+            Ok(c.query_row(
+                "SELECT id, name FROM users WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                    })
+                },
+            )
             .optional()?)
         })
         .await

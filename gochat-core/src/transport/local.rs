@@ -43,18 +43,31 @@ fn local_addr(kind: &str, bind: &str) -> Result<String> {
     if bind.is_empty() {
         return Err(Error::BadAddress(bind.into()));
     }
-    Ok(format!("local:{kind}/{}", bind.trim_start_matches(&format!("local:{kind}/"))))
+    Ok(format!(
+        "local:{kind}/{}",
+        bind.trim_start_matches(&format!("local:{kind}/"))
+    ))
 }
 
 #[async_trait]
 impl Transport for LocalTransport {
-    async fn serve_logic(&self, bind: &str, service: Arc<dyn LogicService>, shutdown: CancellationToken) -> Result<String> {
+    async fn serve_logic(
+        &self,
+        bind: &str,
+        service: Arc<dyn LogicService>,
+        shutdown: CancellationToken,
+    ) -> Result<String> {
         let addr = local_addr("logic", bind)?;
         self.logic.insert(addr.clone(), (service, shutdown));
         Ok(addr)
     }
 
-    async fn serve_connect(&self, bind: &str, service: Arc<dyn ConnectService>, shutdown: CancellationToken) -> Result<String> {
+    async fn serve_connect(
+        &self,
+        bind: &str,
+        service: Arc<dyn ConnectService>,
+        shutdown: CancellationToken,
+    ) -> Result<String> {
         let addr = local_addr("connect", bind)?;
         self.connect.insert(addr.clone(), (service, shutdown));
         Ok(addr)
@@ -67,8 +80,10 @@ impl Transport for LocalTransport {
             .map(|e| (e.0.clone(), e.1.clone()))
             .ok_or_else(|| Error::BadAddress(addr.into()))?;
         let (client_side, server_side) = tarpc::transport::channel::unbounded();
-        let requests = BaseChannel::with_defaults(server_side).execute(LogicRpcServer(service).serve());
-        self.tasks.spawn(serve_until(requests, shutdown, self.tasks.clone()));
+        let requests =
+            BaseChannel::with_defaults(server_side).execute(LogicRpcServer(service).serve());
+        self.tasks
+            .spawn(serve_until(requests, shutdown, self.tasks.clone()));
         Ok(Arc::new(RemoteLogic {
             client: LogicRpcClient::new(tarpc::client::Config::default(), client_side).spawn(),
             peer: addr.into(),
@@ -82,8 +97,10 @@ impl Transport for LocalTransport {
             .map(|e| (e.0.clone(), e.1.clone()))
             .ok_or_else(|| Error::BadAddress(addr.into()))?;
         let (client_side, server_side) = tarpc::transport::channel::unbounded();
-        let requests = BaseChannel::with_defaults(server_side).execute(ConnectRpcServer(service).serve());
-        self.tasks.spawn(serve_until(requests, shutdown, self.tasks.clone()));
+        let requests =
+            BaseChannel::with_defaults(server_side).execute(ConnectRpcServer(service).serve());
+        self.tasks
+            .spawn(serve_until(requests, shutdown, self.tasks.clone()));
         Ok(Arc::new(RemoteConnect {
             client: ConnectRpcClient::new(tarpc::client::Config::default(), client_side).spawn(),
             peer: addr.into(),

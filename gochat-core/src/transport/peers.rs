@@ -84,6 +84,10 @@ impl Peers {
 
     /// The ids of the connect servers registered now.
     pub fn connect_ids(&self) -> Vec<String> {
-        self.connect_list.borrow().iter().map(|i| i.id.clone()).collect()
+        self.connect_list
+            .borrow()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect()
     }
 }

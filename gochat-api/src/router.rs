@@ -1,0 +1,71 @@
+//! Request dispatch: CORS preflight, the web page, the REST routes, and gochat's answer to
+//! everything else. Generic over the body type so tests call it without a socket.
+
+use crate::envelope::{self, Body, with_cors};
+use crate::handlers::{ROUTES, dispatch};
+use crate::request::Fields;
+use crate::server::State;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Method, Request, Response};
+use std::convert::Infallible;
+
+/// gochat's reply to an unknown path or method.
+pub const BAD_URL: &str = "please check request url !";
+
+/// Answer one request.
+pub async fn handle<B>(req: Request<B>, state: &State) -> Result<Response<Body>, Infallible>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let path = req.uri().path();
+    if req.method() == Method::OPTIONS {
+        return Ok(with_cors(Response::new(Full::default())));
+    }
+    if req.method() == Method::GET {
+        if let Some(resp) = crate::site::page(path, &state.page_config) {
+            return Ok(resp);
+        }
+        return Ok(envelope::fail(BAD_URL));
+    }
+    if req.method() != Method::POST || !ROUTES.contains(&path) {
+        return Ok(envelope::fail(BAD_URL));
+    }
+    let path = path.to_owned();
+    let limit = state.config.max_body_bytes;
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(envelope::fail(&format!(
+                "request body is over {limit} bytes"
+            )));
+        }
+        Err(e) => return Ok(envelope::fail(&format!("could not read request body: {e}"))),
+    };
+    let fields = match Fields::parse(&body) {
+        Ok(f) => f,
+        Err(msg) => return Ok(envelope::fail(&msg)),
+    };
+    let logic = match state.peers.logic().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("api: no logic instance: {e}");
+            let f = gochat_core::rpc::Fault::Unavailable(e.to_string());
+            return Ok(envelope::fault(&f));
+        }
+    };
+    Ok(dispatch(&path, &fields, logic.as_ref()).await)
+}
+
+/// The site listener only serves the page (gochat kept its front-end on its own port).
+pub async fn handle_site<B>(req: Request<B>, state: &State) -> Result<Response<Body>, Infallible> {
+    if req.method() == Method::GET {
+        if let Some(resp) = crate::site::page(req.uri().path(), &state.page_config) {
+            return Ok(resp);
+        }
+    }
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"not found\n")));
+    *resp.status_mut() = hyper::StatusCode::NOT_FOUND;
+    Ok(resp)
+}

@@ -1,0 +1,165 @@
+//! The outbound half of a connection: drains the channel's queue into batched writes,
+//! sends keep-alives, notices idleness, and writes the close frame.
+
+use crate::channel::{Channel, CloseReason};
+use bytes::Bytes;
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Most queued frames one `writev` carries: one syscall for a burst instead of one per frame.
+pub const BATCH: usize = 64;
+/// How long a close frame may take to write before the socket is just dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// What a wire layout needs from the writer besides data frames.
+pub struct Wire {
+    /// The keep-alive frame (a WebSocket Ping, or TCP's `ping msg`).
+    pub ping: Bytes,
+    /// The frame announcing a close, if the layout has one (TCP has none).
+    pub close: fn(CloseReason) -> Option<Bytes>,
+}
+
+/// When the peer was last heard from, in milliseconds since `start`. Written by the reader,
+/// read by the writer's idle check.
+pub struct LastSeen {
+    start: Instant,
+    ms: AtomicU64,
+}
+
+impl Default for LastSeen {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LastSeen {
+    /// Record that the peer sent something now.
+    pub fn touch(&self) {
+        self.ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Keep-alive timing.
+#[derive(Clone, Copy)]
+pub struct Liveness {
+    /// Send a ping this often.
+    pub ping_every: Duration,
+    /// Close when nothing was heard for this long.
+    pub idle_timeout: Duration,
+}
+
+/// Close reason for a server shutting down.
+pub const SHUTTING_DOWN: CloseReason = CloseReason {
+    code: gochat_core::protocol::ws::close::GOING_AWAY,
+    reason: "server shutting down",
+};
+/// Close reason for an idle peer.
+pub const IDLE: CloseReason = CloseReason {
+    code: gochat_core::protocol::ws::close::IDLE_TIMEOUT,
+    reason: "idle timeout",
+};
+
+/// Write until the channel is closed, the peer goes away, or `shutdown` fires; then send
+/// the close frame (when there is one and the socket is still usable).
+pub async fn run<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    rx: &mut mpsc::Receiver<Bytes>,
+    ch: &Channel,
+    wire: &Wire,
+    live: Liveness,
+    last_seen: &LastSeen,
+    shutdown: &CancellationToken,
+) {
+    let check_every = live
+        .ping_every
+        .min(live.idle_timeout / 4)
+        .max(Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(Instant::now() + check_every, check_every);
+    let mut last_ping = Instant::now();
+    // Allocated on the first burst of two or more frames, so idle connections stay small.
+    let mut batch: Vec<Bytes> = Vec::new();
+    let reason = loop {
+        tokio::select! {
+            biased;
+            _ = ch.closed() => break ch.close_reason(),
+            _ = shutdown.cancelled() => break Some(SHUTTING_DOWN),
+            frame = rx.recv() => {
+                let Some(first) = frame else { break ch.close_reason() };
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(f) => batch.push(f),
+                        Err(_) => break,
+                    }
+                }
+                let written = tokio::select! {
+                    r = write_all_vectored(w, &batch) => r.is_ok(),
+                    // Kicked while stuck writing to a peer that does not read: the frame
+                    // in flight is cut, so no close frame can follow; just drop the socket.
+                    _ = ch.closed() => return,
+                };
+                batch.clear();
+                if !written {
+                    return;
+                }
+            }
+            _ = tick.tick() => {
+                if last_seen.idle_for() >= live.idle_timeout {
+                    ch.close(IDLE);
+                } else if last_ping.elapsed() >= live.ping_every {
+                    last_ping = Instant::now();
+                    let ok = tokio::select! {
+                        r = w.write_all(&wire.ping) => r.is_ok(),
+                        _ = ch.closed() => return,
+                    };
+                    if !ok {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    if let Some(frame) = reason.and_then(wire.close) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            w.write_all(&frame).await?;
+            w.flush().await
+        })
+        .await;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, w.shutdown()).await;
+}
+
+/// `writev` until every byte of `bufs` is written.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bufs: &[Bytes],
+) -> std::io::Result<()> {
+    if let [one] = bufs {
+        return w.write_all(one).await;
+    }
+    let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = w.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
