@@ -60,6 +60,11 @@ impl Connect {
         self.inner.hub.clone()
     }
 
+    /// Long connections open now, authenticated or not (upgraded and not yet closed).
+    pub fn open_connections(&self) -> usize {
+        self.inner.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The hub (for statistics and tests).
     pub fn hub(&self) -> &Hub {
         &self.inner.hub

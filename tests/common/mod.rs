@@ -1,0 +1,271 @@
+//! Shared helpers for the integration tests: a server on free loopback ports with its data
+//! in a temporary directory, a byte-exact HTTP/1.1 client, and a WebSocket client.
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use futures::{SinkExt, StreamExt};
+use gochat::{Config, Server};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct TestServer {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+}
+
+/// A configuration on free loopback ports, with cheap password hashing (argon2id still,
+/// just with 1 MiB and one pass: tests register hundreds of users).
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.store.data_dir = dir.to_path_buf();
+    c.api.addr = "127.0.0.1:0".parse().unwrap();
+    c.api.site_addr = None;
+    c.connect.ws_addr = "127.0.0.1:0".parse().unwrap();
+    c.logic.argon2_memory_kib = 1024;
+    c.logic.argon2_iterations = 1;
+    c
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = test_config(dir.path());
+    tweak(&mut c);
+    let server = Server::builder().config(c).start().await.unwrap();
+    TestServer { server, dir }
+}
+
+impl TestServer {
+    pub fn api(&self) -> SocketAddr {
+        self.server.api_addr()
+    }
+    pub fn ws(&self) -> SocketAddr {
+        self.server.ws_addr()
+    }
+}
+
+/// An HTTP response as the client saw it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// Send one raw HTTP/1.1 request (closing the connection) and read the whole reply.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    extra: &str,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("HTTP reply timed out")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Reply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// POST a JSON body.
+pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
+    request(
+        addr,
+        "POST",
+        path,
+        body.as_bytes(),
+        "Content-Type: application/json\r\n",
+    )
+    .await
+}
+
+/// Register a user; returns its token.
+pub async fn register(addr: SocketAddr, name: &str) -> String {
+    let r = post(
+        addr,
+        "/user/register",
+        &format!(r#"{{"userName":"{name}","passWord":"pw-{name}"}}"#),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0, "register {name}: {}", r.body);
+    r.json()["data"].as_str().unwrap().to_string()
+}
+
+/// Log a user in; returns its token.
+pub async fn login(addr: SocketAddr, name: &str, pass: &str) -> String {
+    let r = post(
+        addr,
+        "/user/login",
+        &format!(r#"{{"userName":"{name}","passWord":"{pass}"}}"#),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0, "login {name}: {}", r.body);
+    r.json()["data"].as_str().unwrap().to_string()
+}
+
+/// The user id of a token.
+pub async fn user_id(addr: SocketAddr, token: &str) -> i64 {
+    let r = post(
+        addr,
+        "/user/checkAuth",
+        &format!(r#"{{"authToken":"{token}"}}"#),
+    )
+    .await;
+    r.json()["data"]["userId"].as_i64().unwrap()
+}
+
+pub async fn push_room(addr: SocketAddr, token: &str, room: i64, msg: &str) -> Reply {
+    let body = serde_json::json!({"msg": msg, "roomId": room, "authToken": token, "op": 3});
+    post(addr, "/push/pushRoom", &body.to_string()).await
+}
+
+pub async fn push_private(addr: SocketAddr, token: &str, to: i64, msg: &str) -> Reply {
+    let body = serde_json::json!({"msg": msg, "toUserId": to.to_string(), "roomId": 1, "authToken": token});
+    post(addr, "/push/push", &body.to_string()).await
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client.
+pub struct Client {
+    pub ws: Ws,
+}
+
+/// Open a WebSocket without authenticating.
+pub async fn ws_open(addr: SocketAddr) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    Client { ws }
+}
+
+/// Open a WebSocket and send the auth frame.
+pub async fn ws_join(addr: SocketAddr, token: &str, room: i64) -> Client {
+    let mut c = ws_open(addr).await;
+    c.send_text(&format!(r#"{{"authToken":"{token}","roomId":{room}}}"#))
+        .await;
+    c
+}
+
+/// What a client read next.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    Text(String),
+    Closed(Option<u16>, String),
+    Timeout,
+}
+
+impl Client {
+    pub async fn send_ping(&mut self) {
+        self.ws
+            .send(Message::Ping(Vec::new().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next text frame or close, skipping pings; `Timeout` after `wait`.
+    pub async fn next_event(&mut self, wait: Duration) -> Event {
+        loop {
+            match tokio::time::timeout(wait, self.ws.next()).await {
+                Err(_) => return Event::Timeout,
+                Ok(None) => return Event::Closed(None, String::new()),
+                Ok(Some(Err(_))) => return Event::Closed(None, String::new()),
+                Ok(Some(Ok(Message::Text(t)))) => return Event::Text(t.to_string()),
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    return Event::Closed(
+                        f.as_ref().map(|f| f.code.into()),
+                        f.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    );
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// The next text frame; panics on anything else within 10 s.
+    pub async fn next_text(&mut self) -> String {
+        match self.next_event(Duration::from_secs(10)).await {
+            Event::Text(t) => t,
+            e => panic!("expected a text frame, got {e:?}"),
+        }
+    }
+
+    /// The next text frame that satisfies `want`, skipping others (e.g. roster updates).
+    pub async fn next_matching(&mut self, want: impl Fn(&serde_json::Value) -> bool) -> String {
+        loop {
+            let t = self.next_text().await;
+            if want(&serde_json::from_str(&t).unwrap()) {
+                return t;
+            }
+        }
+    }
+
+    /// Assert nothing arrives for `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        match self.next_event(wait).await {
+            Event::Timeout => {}
+            e => panic!("expected silence, got {e:?}"),
+        }
+    }
+}
+
+/// Ask for the room count until every client in `clients` has seen it at `n` — proof that
+/// all of them are admitted and receiving. Other pushes they receive meanwhile are dropped.
+pub async fn wait_for_room(addr: SocketAddr, token: &str, room: i64, clients: &mut [Client]) {
+    let want = format!(r#"{{"count":{},"op":4}}"#, clients.len());
+    let body = format!(r#"{{"roomId":{room},"authToken":"{token}"}}"#);
+    post(addr, "/push/count", &body).await;
+    for c in clients.iter_mut() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "room never reached {want}"
+            );
+            match c.next_event(Duration::from_millis(500)).await {
+                Event::Text(t) if t == want => break,
+                Event::Text(_) => {}
+                Event::Timeout => {
+                    post(addr, "/push/count", &body).await;
+                }
+                e => panic!("client closed while joining: {e:?}"),
+            }
+        }
+    }
+}
