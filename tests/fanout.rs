@@ -1,5 +1,6 @@
 //! 200 WebSocket clients in one room each receive all of 100 room messages from several
 //! senders exactly once, in each sender's order.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! PROTOCOL.md §2: the pushes, byte for byte, to exactly the right connections.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

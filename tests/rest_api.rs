@@ -1,4 +1,5 @@
 //! PROTOCOL.md §1, row by row, byte for byte, over a real socket.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Hostile and broken clients: none of them panics, hangs or leaks anything, and everyone
 //! else keeps receiving throughout.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -132,14 +133,7 @@ async fn a_client_that_never_reads_is_closed_without_stalling_the_room() {
     let mut b = Bystander::new(&s).await;
     let lazy = register(s.api(), "lazy").await;
     // A raw socket that completes the handshake and authenticates, then never reads.
-    let mut raw = TcpStream::connect(s.ws()).await.unwrap();
-    raw.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let auth = format!(r#"{{"authToken":"{lazy}","roomId":1}}"#);
-    raw.write_all(&masked_text(auth.as_bytes())).await.unwrap();
+    let mut raw = raw_ws_join(s.ws(), &lazy).await;
     wait_until(
         || s.server.connect().hub().len() == 2,
         "lazy client admitted",
@@ -233,17 +227,7 @@ async fn silent_peers_are_dropped_after_the_idle_timeout() {
     .await;
     let t = register(s.api(), "silent").await;
     // A raw client that authenticates and then never answers pings.
-    let mut raw = TcpStream::connect(s.ws()).await.unwrap();
-    raw.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    raw.write_all(&masked_text(
-        format!(r#"{{"authToken":"{t}","roomId":1}}"#).as_bytes(),
-    ))
-    .await
-    .unwrap();
+    let mut raw = raw_ws_join(s.ws(), &t).await;
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     let ended = tokio::time::timeout(Duration::from_secs(8), async {
@@ -311,6 +295,20 @@ async fn wait_until(ok: impl Fn() -> bool, what: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A hand-made WebSocket client on a bare socket: handshake, auth frame for room 1, and
+/// nothing else unless the test does it (no reading, no pongs).
+async fn raw_ws_join(addr: std::net::SocketAddr, token: &str) -> TcpStream {
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let auth = format!(r#"{{"authToken":"{token}","roomId":1}}"#);
+    raw.write_all(&masked_text(auth.as_bytes())).await.unwrap();
+    raw
 }
 
 /// A masked client text frame (clients must mask).

@@ -60,10 +60,10 @@ where
 
 /// The site listener only serves the page (gochat kept its front-end on its own port).
 pub async fn handle_site<B>(req: Request<B>, state: &State) -> Result<Response<Body>, Infallible> {
-    if req.method() == Method::GET {
-        if let Some(resp) = crate::site::page(req.uri().path(), &state.page_config) {
-            return Ok(resp);
-        }
+    if req.method() == Method::GET
+        && let Some(resp) = crate::site::page(req.uri().path(), &state.page_config)
+    {
+        return Ok(resp);
     }
     let mut resp = Response::new(Full::new(Bytes::from_static(b"not found\n")));
     *resp.status_mut() = hyper::StatusCode::NOT_FOUND;

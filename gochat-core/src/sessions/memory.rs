@@ -22,15 +22,18 @@ pub struct MemorySessions {
 /// Logins between two sweeps of expired tokens.
 pub const SWEEP_EVERY: u32 = 1024;
 
+/// Open connections per connect server.
+type ServerCounts = BTreeMap<String, u32>;
+
 #[derive(Default)]
 struct State {
     tokens: HashMap<String, (User, Instant)>,
     /// The current login token of each user (for single-login revocation).
     current: HashMap<UserId, String>,
-    /// room → user → (name, server → connections).
-    rooms: HashMap<RoomId, BTreeMap<UserId, (String, BTreeMap<String, u32>)>>,
-    /// user → server → connections.
-    users: HashMap<UserId, BTreeMap<String, u32>>,
+    /// room → user → (name, connections per server).
+    rooms: HashMap<RoomId, BTreeMap<UserId, (String, ServerCounts)>>,
+    /// user → connections per server.
+    users: HashMap<UserId, ServerCounts>,
     logins_since_sweep: u32,
 }
 
@@ -45,7 +48,7 @@ impl MemorySessions {
     }
 }
 
-fn decrement(counts: &mut BTreeMap<String, u32>, server: &str) {
+fn decrement(counts: &mut ServerCounts, server: &str) {
     if let Some(n) = counts.get_mut(server) {
         *n -= 1;
         if *n == 0 {
@@ -78,10 +81,10 @@ impl Sessions for MemorySessions {
         match st.tokens.get(token) {
             Some((user, exp)) if *exp > Instant::now() => Ok(Some(user.clone())),
             Some(_) => {
-                if let Some((user, _)) = st.tokens.remove(token) {
-                    if st.current.get(&user.id).is_some_and(|t| t == token) {
-                        st.current.remove(&user.id);
-                    }
+                if let Some((user, _)) = st.tokens.remove(token)
+                    && st.current.get(&user.id).is_some_and(|t| t == token)
+                {
+                    st.current.remove(&user.id);
                 }
                 Ok(None)
             }

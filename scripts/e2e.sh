@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Start the standalone `gochat` on free loopback ports with a throwaway data directory, drive
+# its web page in headless Chromium (e2e/chat.test.mjs), then stop it with SIGTERM and check
+# that it shut down cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+cargo build --quiet --bin gochat
+
+data=$(mktemp -d)
+log="$data/gochat.log"
+target/debug/gochat --data-dir "$data" --api-addr 127.0.0.1:0 --ws-addr 127.0.0.1:0 --no-site >"$log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://[0-9.:]*/' "$log" | head -n1 || true)
+  [ -n "$url" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "gochat exited early"; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$log"; echo "gochat printed no address"; exit 1; }
+echo "gochat at $url"
+
+GOCHAT_URL="$url" GOCHAT_SCREENSHOTS=target/e2e node --test e2e/
+
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then cat "$log"; echo "gochat did not stop on SIGTERM"; exit 1; fi
+wait "$pid" || { status=$?; cat "$log"; echo "gochat exited with $status after SIGTERM"; exit 1; }
+echo "gochat stopped cleanly"
