@@ -179,9 +179,9 @@ impl ServerBuilder {
         // api
         let api_listener = bind(cfg.api.addr).await?;
         let api_addr = api_listener.local_addr().map_err(gochat_core::Error::Io)?;
-        let site_listener = match cfg.api.site_addr {
-            Some(a) => Some(bind(a).await?),
-            None => None,
+        let site_listener = match cfg.api.site {
+            true => Some(bind(cfg.api.site_addr).await?),
+            false => None,
         };
         let site_addr = match &site_listener {
             Some(l) => Some(l.local_addr().map_err(gochat_core::Error::Io)?),

@@ -374,7 +374,11 @@ async fn cors_options_and_unknown_routes() {
 
 #[tokio::test]
 async fn site_listener_serves_only_the_page() {
-    let s = start_with(|c| c.api.site_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let s = start_with(|c| {
+        c.api.site = true;
+        c.api.site_addr = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
     let site = s.server.site_addr().unwrap();
     let page = request(site, "GET", "/", b"", "").await;
     assert_eq!(page.status, 200);

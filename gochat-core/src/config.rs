@@ -43,9 +43,10 @@ impl Config {
 pub struct ApiConfig {
     /// REST API (and web page) listen address. Default `0.0.0.0:7070`.
     pub addr: SocketAddr,
-    /// Extra address serving only the web page, gochat's site port. Default `0.0.0.0:8080`;
-    /// `None` (omit and set `site = false`) to disable.
-    pub site_addr: Option<SocketAddr>,
+    /// Whether to open the extra page-only listener at `site_addr`. Default true.
+    pub site: bool,
+    /// Extra address serving only the web page (gochat's site port). Default `0.0.0.0:8080`.
+    pub site_addr: SocketAddr,
     /// Largest request body accepted, in bytes. Default 65 536.
     pub max_body_bytes: usize,
     /// WebSocket URL the web page should use, when it cannot be derived from the page's own
@@ -57,7 +58,8 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             addr: ([0, 0, 0, 0], 7070).into(),
-            site_addr: Some(([0, 0, 0, 0], 8080).into()),
+            site: true,
+            site_addr: ([0, 0, 0, 0], 8080).into(),
             max_body_bytes: 64 * 1024,
             public_ws_url: None,
         }
@@ -251,7 +253,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.api.addr.port(), 7070);
         assert_eq!(c.connect.ws_addr.port(), 7000);
-        assert_eq!(c.api.site_addr.map(|a| a.port()), Some(8080));
+        assert_eq!((c.api.site, c.api.site_addr.port()), (true, 8080));
     }
 
     #[test]
@@ -270,6 +272,19 @@ mod tests {
     fn typos_are_errors_not_silently_ignored() {
         assert!(Config::from_toml("[api]\nadr = \"x\"\n").is_err());
         assert!(Config::from_toml("[nope]\n").is_err());
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../docs/configuration.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has a toml example");
+        let c = Config::from_toml(block).unwrap();
+        assert!(!c.api.site);
+        assert_eq!(c.connect.allowed_origins, ["https://chat.example.com"]);
     }
 
     #[test]

@@ -58,10 +58,10 @@ impl Args {
             c.connect.ws_addr = a;
         }
         if let Some(a) = self.site_addr {
-            c.api.site_addr = Some(a);
+            c.api.site_addr = a;
         }
         if self.no_site {
-            c.api.site_addr = None;
+            c.api.site = false;
         }
         if self.no_demo_users {
             c.logic.demo_users = false;

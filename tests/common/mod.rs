@@ -21,7 +21,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.store.data_dir = dir.to_path_buf();
     c.api.addr = "127.0.0.1:0".parse().unwrap();
-    c.api.site_addr = None;
+    c.api.site = false;
     c.connect.ws_addr = "127.0.0.1:0".parse().unwrap();
     c.logic.argon2_memory_kib = 1024;
     c.logic.argon2_iterations = 1;
