@@ -39,6 +39,20 @@ pub enum Error {
     /// The backend was shut down.
     #[error("backend closed")]
     Closed,
+    /// Redis failed or answered something unexpected.
+    #[cfg(feature = "redis")]
+    #[error("redis")]
+    Redis(#[from] redis::RedisError),
+    /// etcd failed.
+    #[cfg(feature = "etcd")]
+    #[error("etcd")]
+    Etcd(#[from] etcd_client::Error),
+    /// A stored entry could not be decoded (corrupt, or written by an incompatible version).
+    #[error("undecodable entry: {0}")]
+    Decode(String),
+    /// The queue stayed full for longer than a publish may wait.
+    #[error("queue full")]
+    QueueFull,
     /// A blocking task panicked or was cancelled.
     #[error("background task")]
     Join(#[from] tokio::task::JoinError),

@@ -26,6 +26,8 @@ pub mod ids;
 pub mod model;
 pub mod protocol;
 pub mod queue;
+#[cfg(feature = "redis")]
+mod redis_util;
 pub mod registry;
 pub mod rpc;
 pub mod sessions;

@@ -13,8 +13,12 @@
 //!   nothing). It is safe to cancel: a cancelled `receive` loses nothing.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::MemoryQueue;
+#[cfg(feature = "redis")]
+pub use redis::{RedisQueue, RedisQueueConfig};
 
 use crate::Result;
 use crate::model::Delivery;
