@@ -13,8 +13,12 @@
 //! - Every multi-key update is atomic: a concurrent reader sees it whole or not at all.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::MemorySessions;
+#[cfg(feature = "redis")]
+pub use redis::{RedisSessions, RedisSessionsConfig};
 
 use crate::Result;
 use crate::model::{Presence, RoomId, User, UserId};
