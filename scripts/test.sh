@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test gochat has, on a fresh machine: installs what is missing (Debian's chromium for
-# the browser test, Node.js, playwright-core from npm), then formatting, lints, the Rust
-# suite (unit, conformance, integration over real sockets and SQLite files, doc tests) and
-# the browser end-to-end test against the real `gochat` binary.
+# the browser test, Node.js, playwright-core from npm, protoc, etcd, Redis), starts a
+# throwaway etcd (and Redis, if none answers on 6379) on loopback, then formatting, lints,
+# the Rust suite with every feature on — unit, the conformance suites against memory, SQLite,
+# Redis and etcd, integration over real sockets, doc tests — and the browser end-to-end test
+# against the real `gochat` binary. Nothing is skipped: a backend that is not reachable fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +18,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+source scripts/services.sh
+trap gochat_services_stop EXIT
+gochat_services_start
+echo "== redis $GOCHAT_TEST_REDIS, etcd $GOCHAT_TEST_ETCD"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --all-features
 echo "== browser end-to-end"
 scripts/e2e.sh

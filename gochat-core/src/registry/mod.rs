@@ -10,8 +10,12 @@
 //!   current one; it is sorted by id.
 //! - Addresses are what a peer dials (`host:port`, never `0.0.0.0`), or an in-process name.
 
+#[cfg(feature = "etcd")]
+mod etcd;
 mod memory;
 
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdRegistry, EtcdRegistryConfig};
 pub use memory::MemoryRegistry;
 
 use crate::Result;
