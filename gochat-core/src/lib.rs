@@ -43,4 +43,4 @@ pub use queue::{MemoryQueue, Queue};
 pub use registry::{MemoryRegistry, Registry};
 pub use sessions::{MemorySessions, Sessions};
 pub use store::{SqliteStore, Store};
-pub use transport::{LocalTransport, Peers, Transport};
+pub use transport::{LocalTransport, Peers, TcpTransport, Transport};

@@ -212,25 +212,73 @@ impl ConnectRpc for ConnectRpcServer {
     }
 }
 
-/// A [`LogicService`] reached through a [`LogicRpcClient`].
-pub struct RemoteLogic {
-    /// Multiplexed client; cheap to clone, shared by every caller.
-    pub client: LogicRpcClient,
-    /// Where it points, for error messages.
-    pub peer: String,
+/// Dials a fresh client (a new connection or in-process channel).
+pub type Dial<C> =
+    Box<dyn Fn() -> futures::future::BoxFuture<'static, crate::Result<C>> + Send + Sync>;
+
+/// A client that is dialed on first use and again after its connection broke, so a peer
+/// that restarts is reached again without anyone rebuilding the caller.
+pub struct Redial<C> {
+    current: std::sync::Mutex<Option<C>>,
+    dial: Dial<C>,
+    peer: String,
 }
 
-/// A [`ConnectService`] reached through a [`ConnectRpcClient`].
-pub struct RemoteConnect {
-    /// Multiplexed client; cheap to clone, shared by every caller.
-    pub client: ConnectRpcClient,
-    /// Where it points, for error messages.
-    pub peer: String,
+impl<C: Clone> Redial<C> {
+    /// A client for `peer`, made by `dial` when needed.
+    pub fn new(peer: impl Into<String>, dial: Dial<C>) -> Self {
+        Self {
+            current: std::sync::Mutex::new(None),
+            dial,
+            peer: peer.into(),
+        }
+    }
+
+    /// Where the client points.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    async fn get(&self) -> Result<C, Fault> {
+        if let Some(c) = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(c);
+        }
+        let c = (self.dial)()
+            .await
+            .map_err(|e| Fault::Unavailable(format!("{}: {e}", self.peer)))?;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Turn a call's outcome into the service's: a broken connection is forgotten (the next
+    /// call dials again) and reported as unavailable.
+    fn settle<T>(&self, r: Result<Result<T, Fault>, tarpc::client::RpcError>) -> Result<T, Fault> {
+        use tarpc::client::RpcError;
+        match r {
+            Ok(inner) => inner,
+            Err(e) => {
+                if matches!(
+                    e,
+                    RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_)
+                ) {
+                    *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                Err(Fault::Unavailable(format!("{}: {e}", self.peer)))
+            }
+        }
+    }
 }
 
-fn unreachable_peer(peer: &str, e: tarpc::client::RpcError) -> Fault {
-    Fault::Unavailable(format!("{peer}: {e}"))
-}
+/// A [`LogicService`] reached over tarpc (in-process or TCP).
+pub type RemoteLogic = Redial<LogicRpcClient>;
+
+/// A [`ConnectService`] reached over tarpc (in-process or TCP).
+pub type RemoteConnect = Redial<ConnectRpcClient>;
 
 fn ctx() -> tarpc::context::Context {
     tarpc::context::current()
@@ -239,73 +287,40 @@ fn ctx() -> tarpc::context::Context {
 #[async_trait]
 impl LogicService for RemoteLogic {
     async fn register(&self, name: String, password: String) -> Result<String, Fault> {
-        self.client
-            .register(ctx(), name, password)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.register(ctx(), name, password).await)
     }
     async fn login(&self, name: String, password: String) -> Result<String, Fault> {
-        self.client
-            .login(ctx(), name, password)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.login(ctx(), name, password).await)
     }
     async fn check_auth(&self, token: String) -> Result<User, Fault> {
-        self.client
-            .check_auth(ctx(), token)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.check_auth(ctx(), token).await)
     }
     async fn logout(&self, token: String) -> Result<(), Fault> {
-        self.client
-            .logout(ctx(), token)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.logout(ctx(), token).await)
     }
     async fn connect(&self, req: ConnectRequest) -> Result<User, Fault> {
-        self.client
-            .connect(ctx(), req)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.connect(ctx(), req).await)
     }
     async fn disconnect(&self, presence: Presence) -> Result<(), Fault> {
-        self.client
-            .disconnect(ctx(), presence)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.disconnect(ctx(), presence).await)
     }
     async fn push(&self, req: PushRequest) -> Result<(), Fault> {
-        self.client
-            .push(ctx(), req)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.push(ctx(), req).await)
     }
     async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault> {
-        self.client
-            .push_room(ctx(), req)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.push_room(ctx(), req).await)
     }
     async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.client
-            .count(ctx(), token, room_id)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.count(ctx(), token, room_id).await)
     }
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.client
-            .room_info(ctx(), token, room_id)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.room_info(ctx(), token, room_id).await)
     }
 }
 
 #[async_trait]
 impl ConnectService for RemoteConnect {
     async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault> {
-        self.client
-            .deliver(ctx(), deliveries)
-            .await
-            .map_err(|e| unreachable_peer(&self.peer, e))?
+        self.settle(self.get().await?.deliver(ctx(), deliveries).await)
     }
 }

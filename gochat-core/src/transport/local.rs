@@ -2,7 +2,7 @@
 
 use super::Transport;
 use crate::rpc::{
-    ConnectRpc, ConnectRpcClient, ConnectRpcServer, ConnectService, LogicRpc, LogicRpcClient,
+    ConnectRpc, ConnectRpcClient, ConnectRpcServer, ConnectService, Dial, LogicRpc, LogicRpcClient,
     LogicRpcServer, LogicService, RemoteConnect, RemoteLogic,
 };
 use crate::{Error, Result};
@@ -79,15 +79,16 @@ impl Transport for LocalTransport {
             .get(addr)
             .map(|e| (e.0.clone(), e.1.clone()))
             .ok_or_else(|| Error::BadAddress(addr.into()))?;
-        let (client_side, server_side) = tarpc::transport::channel::unbounded();
-        let requests =
-            BaseChannel::with_defaults(server_side).execute(LogicRpcServer(service).serve());
-        self.tasks
-            .spawn(serve_until(requests, shutdown, self.tasks.clone()));
-        Ok(Arc::new(RemoteLogic {
-            client: LogicRpcClient::new(tarpc::client::Config::default(), client_side).spawn(),
-            peer: addr.into(),
-        }))
+        let tasks = self.tasks.clone();
+        let dial: Dial<LogicRpcClient> = Box::new(move || {
+            let (client_side, server_side) = tarpc::transport::channel::unbounded();
+            let requests = BaseChannel::with_defaults(server_side)
+                .execute(LogicRpcServer(service.clone()).serve());
+            tasks.spawn(serve_until(requests, shutdown.clone(), tasks.clone()));
+            let client = LogicRpcClient::new(tarpc::client::Config::default(), client_side).spawn();
+            Box::pin(async move { Ok(client) })
+        });
+        Ok(Arc::new(RemoteLogic::new(addr, dial)))
     }
 
     async fn connect(&self, addr: &str) -> Result<Arc<dyn ConnectService>> {
@@ -96,15 +97,17 @@ impl Transport for LocalTransport {
             .get(addr)
             .map(|e| (e.0.clone(), e.1.clone()))
             .ok_or_else(|| Error::BadAddress(addr.into()))?;
-        let (client_side, server_side) = tarpc::transport::channel::unbounded();
-        let requests =
-            BaseChannel::with_defaults(server_side).execute(ConnectRpcServer(service).serve());
-        self.tasks
-            .spawn(serve_until(requests, shutdown, self.tasks.clone()));
-        Ok(Arc::new(RemoteConnect {
-            client: ConnectRpcClient::new(tarpc::client::Config::default(), client_side).spawn(),
-            peer: addr.into(),
-        }))
+        let tasks = self.tasks.clone();
+        let dial: Dial<ConnectRpcClient> = Box::new(move || {
+            let (client_side, server_side) = tarpc::transport::channel::unbounded();
+            let requests = BaseChannel::with_defaults(server_side)
+                .execute(ConnectRpcServer(service.clone()).serve());
+            tasks.spawn(serve_until(requests, shutdown.clone(), tasks.clone()));
+            let client =
+                ConnectRpcClient::new(tarpc::client::Config::default(), client_side).spawn();
+            Box::pin(async move { Ok(client) })
+        });
+        Ok(Arc::new(RemoteConnect::new(addr, dial)))
     }
 }
 

@@ -11,9 +11,11 @@
 
 mod local;
 mod peers;
+mod tcp;
 
 pub use local::LocalTransport;
 pub use peers::Peers;
+pub use tcp::TcpTransport;
 
 use crate::Result;
 use crate::rpc::{ConnectService, LogicService};
