@@ -16,10 +16,14 @@ async fn main() -> anyhow::Result<()> {
     config.api.site = false;
 
     let server = Server::builder().config(config).start().await?;
-    println!("chat page: http://{}/", server.api_addr());
+    if let Some(api) = server.api_addr() {
+        println!("chat page: http://{api}/");
+    }
 
     // Your program can act as any user through the logic layer, without HTTP.
-    let logic = server.logic();
+    let logic = server
+        .logic()
+        .expect("the logic layer runs in this process");
     let token = logic.login("demo".into(), "111111".into()).await?;
     logic
         .push_room(RoomPushRequest {

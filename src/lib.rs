@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), gochat::Error> {
 //! let server = gochat::Server::builder().start().await?; // api :7070, ws :7000, page :8080
-//! println!("open http://{}/", server.api_addr());
+//! println!("open http://{}/", server.api_addr().expect("the api layer runs"));
 //! tokio::signal::ctrl_c().await.ok();
 //! server.shutdown().await;
 //! # Ok(()) }
@@ -17,6 +17,10 @@
 //! Each layer is its own crate, re-exported here: [`core`], [`logic`], [`task`],
 //! [`connect`], [`api`].
 
+pub mod cli;
+#[cfg(feature = "distributed")]
+mod cluster;
+mod layers;
 mod server;
 
 pub use gochat_api as api;
@@ -25,4 +29,5 @@ pub use gochat_core as core;
 pub use gochat_core::Config;
 pub use gochat_logic as logic;
 pub use gochat_task as task;
+pub use layers::Layers;
 pub use server::{Error, Server, ServerBuilder};

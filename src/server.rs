@@ -1,5 +1,7 @@
-//! [`Server`]: every layer of gochat in one process, on whichever backends you give it.
+//! [`Server`]: any subset of gochat's layers in this process, on whichever backends you give
+//! it — all four on the embedded defaults is the standalone gochat.
 
+use crate::layers::Layers;
 use gochat_api::{Api, PageConfig};
 use gochat_connect::Connect;
 use gochat_core::model::DEFAULT_ROOM;
@@ -12,9 +14,13 @@ use gochat_logic::Logic;
 use gochat_task::Task;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How long a starting connect server waits for a logic instance to appear.
+const WAIT_FOR_LOGIC: Duration = Duration::from_secs(30);
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,33 +41,40 @@ pub enum Error {
     /// The logic layer could not start.
     #[error(transparent)]
     Logic(#[from] gochat_logic::Error),
+    /// A connect server found no logic instance to register with.
+    #[error("no logic instance answered within {0:?}")]
+    NoLogic(Duration),
 }
 
 /// Configures and starts a [`Server`]. Every backend defaults to the embedded one; a
 /// setter swaps it.
 #[must_use]
 pub struct ServerBuilder {
-    config: Config,
-    store: Option<Arc<dyn Store>>,
-    sessions: Option<Arc<dyn Sessions>>,
-    queue: Option<Arc<dyn Queue>>,
-    registry: Option<Arc<dyn Registry>>,
-    transport: Option<Arc<dyn Transport>>,
+    pub(crate) config: Config,
+    pub(crate) layers: Layers,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) sessions: Option<Arc<dyn Sessions>>,
+    pub(crate) queue: Option<Arc<dyn Queue>>,
+    pub(crate) registry: Option<Arc<dyn Registry>>,
+    pub(crate) transport: Option<Arc<dyn Transport>>,
 }
 
-/// A running gochat: api, logic, task and connect in this process.
+/// Running layers.
 pub struct Server {
-    api_addr: SocketAddr,
-    ws_addr: SocketAddr,
+    api_addr: Option<SocketAddr>,
+    ws_addr: Option<SocketAddr>,
     site_addr: Option<SocketAddr>,
     /// Stops the edges first (api, connect: they still need logic to release connections).
     edge_shutdown: CancellationToken,
-    /// Then the core (logic's RPC service, task).
+    /// Then the core (logic's RPC service, task, the presence reconciler).
     core_shutdown: CancellationToken,
-    api: Api,
-    connect: Connect,
+    api: Option<Api>,
+    connect: Option<Connect>,
     core_tasks: TaskTracker,
-    logic: Arc<Logic>,
+    logic: Option<Arc<Logic>>,
+    registry: Arc<dyn Registry>,
+    /// What this process put in the registry, taken out again at shutdown.
+    registered: Vec<(Kind, String)>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
@@ -70,10 +83,20 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
+fn local_addr(l: &TcpListener) -> Result<SocketAddr, Error> {
+    Ok(l.local_addr().map_err(gochat_core::Error::Io)?)
+}
+
 impl ServerBuilder {
     /// The configuration (addresses, limits, data directory). Default: [`Config::default`].
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Which layers to run. Default: [`Layers::ALL`].
+    pub fn layers(mut self, layers: Layers) -> Self {
+        self.layers = layers;
         self
     }
 
@@ -101,19 +124,18 @@ impl ServerBuilder {
         self
     }
 
-    /// The transport between layers. Default: [`LocalTransport`].
+    /// The transport between layers. Default: [`LocalTransport`]; with any other transport
+    /// the RPC services listen on `logic.rpc_addr` and `connect.rpc_addr`.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
         self
     }
 
-    /// Open the backends, bind every listener and start serving.
+    /// Open the backends, bind every listener of the chosen layers and start serving.
     pub async fn start(self) -> Result<Server, Error> {
         let cfg = self.config;
-        let store = match self.store {
-            Some(s) => s,
-            None => Arc::new(SqliteStore::open(&cfg.store.sqlite_path())?),
-        };
+        let layers = self.layers;
+        let in_process = self.transport.is_none();
         let sessions = self
             .sessions
             .unwrap_or_else(|| Arc::new(MemorySessions::new()));
@@ -128,77 +150,112 @@ impl ServerBuilder {
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
         let edge_shutdown = CancellationToken::new();
         let core_shutdown = CancellationToken::new();
+        let core_tasks = TaskTracker::new();
+        let mut registered = Vec::new();
 
-        // logic
-        let logic = Arc::new(Logic::new(
-            cfg.logic.clone(),
-            store,
-            sessions.clone(),
-            queue.clone(),
-        )?);
-        if cfg.logic.demo_users {
-            logic.ensure_demo_users().await?;
-        }
-        let logic_addr = transport
-            .serve_logic(&cfg.logic.instance_id, logic.clone(), core_shutdown.clone())
-            .await?;
-        registry
-            .register(Instance {
-                kind: Kind::Logic,
-                id: cfg.logic.instance_id.clone(),
-                addr: logic_addr,
-            })
-            .await?;
+        let logic = if layers.logic {
+            let store = match self.store {
+                Some(s) => s,
+                None => Arc::new(SqliteStore::open(&cfg.store.sqlite_path())?),
+            };
+            let logic = Arc::new(Logic::new(
+                cfg.logic.clone(),
+                store,
+                sessions.clone(),
+                queue.clone(),
+            )?);
+            if cfg.logic.demo_users {
+                logic.ensure_demo_users().await?;
+            }
+            let bind = if in_process {
+                cfg.logic.instance_id.clone()
+            } else {
+                cfg.logic.rpc_addr.to_string()
+            };
+            let addr = transport
+                .serve_logic(&bind, logic.clone(), core_shutdown.clone())
+                .await?;
+            let id = cfg.logic.instance_id.clone();
+            registry
+                .register(Instance {
+                    kind: Kind::Logic,
+                    id: id.clone(),
+                    addr,
+                })
+                .await?;
+            registered.push((Kind::Logic, id));
+            core_tasks.spawn(gochat_logic::reconcile_presence(
+                registry.clone(),
+                sessions.clone(),
+                core_shutdown.clone(),
+            ));
+            Some(logic)
+        } else {
+            None
+        };
+
         let peers = Arc::new(Peers::new(registry.as_ref(), transport.clone()).await?);
 
-        // connect
-        let ws_listener = bind(cfg.connect.ws_addr).await?;
-        let ws_addr = ws_listener.local_addr().map_err(gochat_core::Error::Io)?;
-        let connect = Connect::new(cfg.connect.clone(), peers.clone(), edge_shutdown.clone());
-        let connect_addr = transport
-            .serve_connect(
-                connect.server_id(),
-                connect.service(),
-                core_shutdown.clone(),
-            )
-            .await?;
-        registry
-            .register(Instance {
-                kind: Kind::Connect,
-                id: connect.server_id().to_owned(),
-                addr: connect_addr,
-            })
-            .await?;
-        connect.serve_ws(ws_listener);
+        let (connect, ws_addr) = if layers.connect {
+            let ws_listener = bind(cfg.connect.ws_addr).await?;
+            let ws_addr = local_addr(&ws_listener)?;
+            let connect = Connect::new(cfg.connect.clone(), peers.clone(), edge_shutdown.clone());
+            // Forget whatever a previous run of this server id left in presence.
+            reset_presence(&peers, connect.server_id()).await?;
+            let bind = if in_process {
+                cfg.connect.server_id.clone()
+            } else {
+                cfg.connect.rpc_addr.to_string()
+            };
+            let addr = transport
+                .serve_connect(&bind, connect.service(), core_shutdown.clone())
+                .await?;
+            let id = connect.server_id().to_owned();
+            registry
+                .register(Instance {
+                    kind: Kind::Connect,
+                    id: id.clone(),
+                    addr,
+                })
+                .await?;
+            registered.push((Kind::Connect, id));
+            connect.serve_ws(ws_listener);
+            (Some(connect), Some(ws_addr))
+        } else {
+            (None, None)
+        };
 
-        // task
-        let core_tasks = TaskTracker::new();
-        let task = Task::new(cfg.task.clone(), queue, sessions, peers.clone());
-        core_tasks.spawn(task.run(core_shutdown.clone()));
-
-        // api
-        let api_listener = bind(cfg.api.addr).await?;
-        let api_addr = api_listener.local_addr().map_err(gochat_core::Error::Io)?;
-        let site_listener = match cfg.api.site {
-            true => Some(bind(cfg.api.site_addr).await?),
-            false => None,
-        };
-        let site_addr = match &site_listener {
-            Some(l) => Some(l.local_addr().map_err(gochat_core::Error::Io)?),
-            None => None,
-        };
-        let page = PageConfig {
-            api_port: api_addr.port(),
-            ws_port: ws_addr.port(),
-            ws_path: "/ws".into(),
-            ws_url: cfg.api.public_ws_url.clone(),
-            room_id: DEFAULT_ROOM,
-        };
-        let api = Api::new(cfg.api.clone(), peers, page, edge_shutdown.clone());
-        api.serve(api_listener);
-        if let Some(l) = site_listener {
-            api.serve_site(l);
+        if layers.task {
+            let task = Task::new(cfg.task.clone(), queue, sessions, peers.clone());
+            core_tasks.spawn(task.run(core_shutdown.clone()));
         }
+
+        let (api, api_addr, site_addr) = if layers.api {
+            let api_listener = bind(cfg.api.addr).await?;
+            let api_addr = local_addr(&api_listener)?;
+            let site_listener = match cfg.api.site {
+                true => Some(bind(cfg.api.site_addr).await?),
+                false => None,
+            };
+            let site_addr = site_listener.as_ref().map(local_addr).transpose()?;
+            let page = PageConfig {
+                api_port: api_addr.port(),
+                // In a cluster the page's WebSocket port is the configured one (a load
+                // balancer or any connect server); in-process it is the one just bound.
+                ws_port: ws_addr.map_or(cfg.connect.ws_addr.port(), |a| a.port()),
+                ws_path: "/ws".into(),
+                ws_url: cfg.api.public_ws_url.clone(),
+                room_id: DEFAULT_ROOM,
+            };
+            let api = Api::new(cfg.api.clone(), peers, page, edge_shutdown.clone());
+            api.serve(api_listener);
+            if let Some(l) = site_listener {
+                api.serve_site(l);
+            }
+            (Some(api), Some(api_addr), site_addr)
+        } else {
+            (None, None, None)
+        };
 
         Ok(Server {
             api_addr,
@@ -210,15 +267,44 @@ impl ServerBuilder {
             connect,
             core_tasks,
             logic,
+            registry,
+            registered,
         })
     }
 }
 
+/// Ask logic to forget a connect server's old presence, waiting for a logic instance to
+/// appear (in a cluster, connect may start first).
+async fn reset_presence(peers: &Peers, server_id: &str) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_LOGIC;
+    loop {
+        let outcome = match peers.logic().await {
+            Ok(logic) => logic
+                .reset_server(server_id.to_owned())
+                .await
+                .map_err(|f| f.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                tracing::error!("connect {server_id}: {e}");
+                return Err(Error::NoLogic(WAIT_FOR_LOGIC));
+            }
+            Err(e) => {
+                tracing::info!("connect {server_id}: waiting for logic ({e})");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
 impl Server {
-    /// A builder with the embedded defaults.
+    /// A builder with every layer on the embedded defaults.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             config: Config::default(),
+            layers: Layers::ALL,
             store: None,
             sessions: None,
             queue: None,
@@ -227,13 +313,13 @@ impl Server {
         }
     }
 
-    /// Where the REST API (and the page) listens.
-    pub fn api_addr(&self) -> SocketAddr {
+    /// Where the REST API (and the page) listens, if the api layer runs here.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
     }
 
-    /// Where the WebSocket endpoint (`/ws`) listens.
-    pub fn ws_addr(&self) -> SocketAddr {
+    /// Where the WebSocket endpoint (`/ws`) listens, if the connect layer runs here.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
     }
 
@@ -243,20 +329,35 @@ impl Server {
     }
 
     /// The logic layer, to call it directly from the embedding program.
-    pub fn logic(&self) -> Arc<Logic> {
+    pub fn logic(&self) -> Option<Arc<Logic>> {
         self.logic.clone()
     }
 
     /// The connect server (connection counts, the hub).
-    pub fn connect(&self) -> &Connect {
-        &self.connect
+    pub fn connect(&self) -> Option<&Connect> {
+        self.connect.as_ref()
     }
 
-    /// Stop gracefully: stop accepting, close every connection with 1001 (and release its
-    /// presence), finish in-flight requests and the batch in hand, then return.
+    /// Stop gracefully: leave the registry, stop accepting, close every connection with 1001
+    /// (releasing its presence), finish in-flight requests and the batch in hand.
     pub async fn shutdown(self) {
+        for (kind, id) in &self.registered {
+            if let Err(e) = self.registry.deregister(*kind, id).await {
+                tracing::warn!("leaving the registry as {kind} {id} failed: {e}");
+            }
+        }
         self.edge_shutdown.cancel();
-        tokio::join!(self.connect.wait(), self.api.wait());
+        let connect = async {
+            if let Some(c) = &self.connect {
+                c.wait().await;
+            }
+        };
+        let api = async {
+            if let Some(a) = &self.api {
+                a.wait().await;
+            }
+        };
+        tokio::join!(connect, api);
         self.core_shutdown.cancel();
         self.core_tasks.close();
         self.core_tasks.wait().await;

@@ -134,16 +134,12 @@ async fn a_client_that_never_reads_is_closed_without_stalling_the_room() {
     let lazy = register(s.api(), "lazy").await;
     // A raw socket that completes the handshake and authenticates, then never reads.
     let mut raw = raw_ws_join(s.ws(), &lazy).await;
-    wait_until(
-        || s.server.connect().hub().len() == 2,
-        "lazy client admitted",
-    )
-    .await;
+    wait_until(|| s.connect().hub().len() == 2, "lazy client admitted").await;
     // Flood the room with big messages until the lazy socket's kernel buffers fill, then
     // its queue: the server must drop it. The bystander reads everything it is sent.
     let big = "b".repeat(4000);
     let mut sent = 0;
-    while s.server.connect().hub().len() > 1 {
+    while s.connect().hub().len() > 1 {
         assert!(sent < 5000, "slow consumer was never disconnected");
         assert_eq!(
             push_room(s.api(), &b.token, 1, &big).await.json()["code"],
@@ -165,16 +161,8 @@ async fn a_client_that_never_reads_is_closed_without_stalling_the_room() {
     })
     .await;
     assert!(closed.is_ok(), "slow consumer's socket left open");
-    wait_until(
-        || s.server.connect().open_connections() == 1,
-        "lazy session ended",
-    )
-    .await;
-    assert_eq!(
-        s.server.connect().hub().len(),
-        1,
-        "only the bystander is left"
-    );
+    wait_until(|| s.connect().open_connections() == 1, "lazy session ended").await;
+    assert_eq!(s.connect().hub().len(), 1, "only the bystander is left");
     s.server.shutdown().await;
 }
 
@@ -197,12 +185,12 @@ async fn a_client_that_vanishes_mid_write_is_cleaned_up() {
     }
     // Every ghost is gone from the hub and from presence.
     wait_until(
-        || s.server.connect().hub().len() == 1,
+        || s.connect().hub().len() == 1,
         "vanished clients left the hub",
     )
     .await;
     wait_until(
-        || s.server.connect().open_connections() == 1,
+        || s.connect().open_connections() == 1,
         "vanished sessions ended",
     )
     .await;

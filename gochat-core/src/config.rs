@@ -23,6 +23,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[queue]`: the logic → task hand-off.
     pub queue: QueueConfig,
+    /// `[cluster]`: where Redis and etcd are, for layers running as separate processes.
+    pub cluster: ClusterConfig,
 }
 
 impl Config {
@@ -91,6 +93,9 @@ pub struct ConnectConfig {
     pub allowed_origins: Vec<String>,
     /// Most simultaneous connections; more are refused at accept. Default 200 000.
     pub max_connections: usize,
+    /// Where this server's RPC service (called by task) listens in distributed mode.
+    /// Default `0.0.0.0:7100`.
+    pub rpc_addr: SocketAddr,
 }
 
 impl Default for ConnectConfig {
@@ -106,6 +111,7 @@ impl Default for ConnectConfig {
             auth_timeout_secs: 10,
             allowed_origins: Vec::new(),
             max_connections: 200_000,
+            rpc_addr: ([0, 0, 0, 0], 7100).into(),
         }
     }
 }
@@ -149,6 +155,9 @@ pub struct LogicConfig {
     pub max_password_bytes: usize,
     /// Longest chat message, in bytes. Default 4 096.
     pub max_msg_bytes: usize,
+    /// Where this instance's RPC service (called by api and connect) listens in distributed
+    /// mode. Default `0.0.0.0:7170`.
+    pub rpc_addr: SocketAddr,
 }
 
 impl Default for LogicConfig {
@@ -163,6 +172,7 @@ impl Default for LogicConfig {
             max_name_bytes: 64,
             max_password_bytes: 128,
             max_msg_bytes: 4096,
+            rpc_addr: ([0, 0, 0, 0], 7170).into(),
         }
     }
 }
@@ -240,6 +250,45 @@ impl QueueConfig {
     /// [`Self::claim_idle_ms`] as a duration.
     pub fn claim_idle(&self) -> Duration {
         Duration::from_millis(self.claim_idle_ms)
+    }
+}
+
+/// `[cluster]`: shared infrastructure of the distributed mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis holding the queue and the sessions. Default `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// Prefix of every Redis key (queue stream included). Default `gochat:`.
+    pub redis_prefix: String,
+    /// etcd endpoints holding the registry. Default `["http://127.0.0.1:2379"]`.
+    pub etcd_endpoints: Vec<String>,
+    /// Prefix of every etcd key. Default `gochat/`.
+    pub etcd_prefix: String,
+    /// Registry lease TTL in seconds: a dead instance disappears within this. Default 10.
+    pub lease_ttl_secs: u64,
+    /// Host others dial to reach this process's RPC services when they listen on an
+    /// unspecified address (`0.0.0.0`). Default `127.0.0.1`.
+    pub advertise_host: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "gochat:".into(),
+            etcd_endpoints: vec!["http://127.0.0.1:2379".into()],
+            etcd_prefix: "gochat/".into(),
+            lease_ttl_secs: 10,
+            advertise_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// [`Self::lease_ttl_secs`] as a duration.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
     }
 }
 

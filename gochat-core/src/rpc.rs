@@ -95,6 +95,8 @@ pub trait LogicService: Send + Sync + 'static {
     async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
     /// Push a room's roster to the room.
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
+    /// A connect server (re)starts: forget any presence a previous run of it left behind.
+    async fn reset_server(&self, server_id: String) -> Result<(), Fault>;
 }
 
 /// A connect server, as task sees it.
@@ -128,6 +130,8 @@ pub trait LogicRpc {
     async fn count(token: String, room_id: RoomId) -> Result<(), Fault>;
     /// See [`LogicService::room_info`].
     async fn room_info(token: String, room_id: RoomId) -> Result<(), Fault>;
+    /// See [`LogicService::reset_server`].
+    async fn reset_server(server_id: String) -> Result<(), Fault>;
 }
 
 /// The connect layer's tarpc service.
@@ -195,6 +199,13 @@ impl LogicRpc for LogicRpcServer {
         room_id: RoomId,
     ) -> Result<(), Fault> {
         self.0.room_info(token, room_id).await
+    }
+    async fn reset_server(
+        self,
+        _: tarpc::context::Context,
+        server_id: String,
+    ) -> Result<(), Fault> {
+        self.0.reset_server(server_id).await
     }
 }
 
@@ -315,6 +326,9 @@ impl LogicService for RemoteLogic {
     }
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
         self.settle(self.get().await?.room_info(ctx(), token, room_id).await)
+    }
+    async fn reset_server(&self, server_id: String) -> Result<(), Fault> {
+        self.settle(self.get().await?.reset_server(ctx(), server_id).await)
     }
 }
 

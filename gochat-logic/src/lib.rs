@@ -24,7 +24,9 @@
 //! [`Delivery`]: gochat_core::model::Delivery
 
 pub mod password;
+mod reconcile;
 mod service;
 pub mod token;
 
+pub use reconcile::reconcile_presence;
 pub use service::{BAD_LOGIN, Error, Logic, NAME_TAKEN};

@@ -301,4 +301,11 @@ impl LogicService for Logic {
         self.session(&token).await?;
         self.publish_roster(room_id).await
     }
+
+    async fn reset_server(&self, server_id: String) -> Result<(), Fault> {
+        self.sessions
+            .drop_server(&server_id)
+            .await
+            .map_err(internal)
+    }
 }

@@ -6,9 +6,9 @@
 //! cargo run --release -- --help
 //! ```
 
-use anyhow::Context;
 use clap::Parser;
-use gochat::{Config, Server};
+use gochat::Server;
+use gochat::cli::{self, CommonArgs};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -16,9 +16,8 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML configuration file (see docs/configuration.md); flags override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Directory for the SQLite database.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -37,96 +36,45 @@ struct Args {
     /// Do not create the demo users.
     #[arg(long)]
     no_demo_users: bool,
-    /// Print the effective configuration as TOML and exit.
-    #[arg(long)]
-    print_config: bool,
-}
-
-impl Args {
-    fn config(&self) -> anyhow::Result<Config> {
-        let mut c = match &self.config {
-            Some(p) => Config::load(p).with_context(|| format!("reading {}", p.display()))?,
-            None => Config::default(),
-        };
-        if let Some(d) = &self.data_dir {
-            c.store.data_dir = d.clone();
-        }
-        if let Some(a) = self.api_addr {
-            c.api.addr = a;
-        }
-        if let Some(a) = self.ws_addr {
-            c.connect.ws_addr = a;
-        }
-        if let Some(a) = self.site_addr {
-            c.api.site_addr = a;
-        }
-        if self.no_site {
-            c.api.site = false;
-        }
-        if self.no_demo_users {
-            c.logic.demo_users = false;
-        }
-        Ok(c)
-    }
-}
-
-/// A URL a person can open for a listen address (an unspecified host becomes localhost).
-fn url_for(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    format!("http://{host}:{}/", addr.port())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    cli::init_tracing();
     let args = Args::parse();
-    let config = args.config()?;
-    if args.print_config {
-        print!("{}", toml::to_string(&config)?);
+    let mut c = args.common.load()?;
+    if let Some(d) = &args.data_dir {
+        c.store.data_dir = d.clone();
+    }
+    if let Some(a) = args.api_addr {
+        c.api.addr = a;
+    }
+    if let Some(a) = args.ws_addr {
+        c.connect.ws_addr = a;
+    }
+    if let Some(a) = args.site_addr {
+        c.api.site_addr = a;
+    }
+    c.api.site &= !args.no_site;
+    c.logic.demo_users &= !args.no_demo_users;
+    if cli::print_config(&args.common, &c)? {
         return Ok(());
     }
-    let server = Server::builder().config(config).start().await?;
-    println!(
-        "gochat is running. Open {} in a browser.",
-        url_for(server.api_addr())
-    );
-    println!(
-        "  api {}  websocket ws://{}/ws{}",
-        server.api_addr(),
-        server.ws_addr(),
-        server
+    let server = Server::builder().config(c).start().await?;
+    let (api, ws) = (server.api_addr(), server.ws_addr());
+    if let (Some(api), Some(ws)) = (api, ws) {
+        println!(
+            "gochat is running. Open {} in a browser.",
+            cli::url_for(api)
+        );
+        let site = server
             .site_addr()
             .map(|a| format!("  page {a}"))
-            .unwrap_or_default()
-    );
-    shutdown_signal().await;
+            .unwrap_or_default();
+        println!("  api {api}  websocket ws://{ws}/ws{site}");
+    }
+    cli::shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.ok();
 }

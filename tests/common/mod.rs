@@ -42,10 +42,13 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
 
 impl TestServer {
     pub fn api(&self) -> SocketAddr {
-        self.server.api_addr()
+        self.server.api_addr().unwrap()
     }
     pub fn ws(&self) -> SocketAddr {
-        self.server.ws_addr()
+        self.server.ws_addr().unwrap()
+    }
+    pub fn connect(&self) -> &gochat::connect::Connect {
+        self.server.connect().unwrap()
     }
 }
 

@@ -1,0 +1,34 @@
+//! The task layer as its own process: consumes the Redis stream in the shared consumer
+//! group and calls the connect servers it finds in etcd.
+//!
+//! ```sh
+//! cargo run --features distributed --bin gochat-task -- --config cluster.toml --consumer task-1
+//! ```
+
+use clap::Parser;
+use gochat::Layers;
+use gochat::cli::{ClusterArgs, CommonArgs};
+
+/// Run a gochat task worker.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Consumer name, unique in the group (`[task] consumer`).
+    #[arg(long)]
+    consumer: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    gochat::cli::run_layer(&a.common, &a.cluster, Layers::TASK, |c| {
+        if let Some(v) = a.consumer {
+            c.task.consumer = v;
+        }
+    })
+    .await
+}

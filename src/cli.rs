@@ -1,0 +1,148 @@
+//! What every gochat binary shares: logging set-up, the shutdown signal, printable URLs, and
+//! the configuration flags common to all of them.
+
+use crate::Config;
+#[cfg(feature = "distributed")]
+use crate::{Layers, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags every binary takes.
+#[derive(Debug, clap::Args)]
+pub struct CommonArgs {
+    /// TOML configuration file (see docs/configuration.md); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Flags of the distributed layer binaries.
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// Redis URL (`[cluster] redis_url`).
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// etcd endpoint(s), comma-separated (`[cluster] etcd_endpoints`).
+    #[arg(long, value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// Host others dial for this process's RPC services (`[cluster] advertise_host`).
+    #[arg(long)]
+    pub advertise_host: Option<String>,
+    /// Registry lease TTL in seconds (`[cluster] lease_ttl_secs`).
+    #[arg(long)]
+    pub lease_ttl_secs: Option<u64>,
+}
+
+impl CommonArgs {
+    /// The configuration file's contents, or the defaults.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        use anyhow::Context;
+        Ok(match &self.config {
+            Some(p) => Config::load(p).with_context(|| format!("reading {}", p.display()))?,
+            None => Config::default(),
+        })
+    }
+}
+
+impl ClusterArgs {
+    /// Apply the flags to `config`.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(u) = &self.redis_url {
+            config.cluster.redis_url = u.clone();
+        }
+        if !self.etcd.is_empty() {
+            config.cluster.etcd_endpoints = self.etcd.clone();
+        }
+        if let Some(h) = &self.advertise_host {
+            config.cluster.advertise_host = h.clone();
+        }
+        if let Some(t) = self.lease_ttl_secs {
+            config.cluster.lease_ttl_secs = t;
+        }
+    }
+}
+
+/// If `--print-config` was given, print and return true.
+pub fn print_config(args: &CommonArgs, config: &Config) -> anyhow::Result<bool> {
+    if args.print_config {
+        print!("{}", toml::to_string(config)?);
+    }
+    Ok(args.print_config)
+}
+
+/// Log to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+/// A URL a person can open for a listen address (an unspecified host becomes 127.0.0.1).
+pub fn url_for(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}/", addr.port())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}
+
+/// The `main` of the four layer binaries: load the configuration, apply the cluster flags
+/// and then the binary's own (`adjust`), start `layers` on the distributed backends, run
+/// until ctrl-c / SIGTERM, shut down gracefully.
+#[cfg(feature = "distributed")]
+pub async fn run_layer(
+    common: &CommonArgs,
+    cluster: &ClusterArgs,
+    layers: Layers,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<()> {
+    init_tracing();
+    let mut config = common.load()?;
+    cluster.apply(&mut config);
+    adjust(&mut config);
+    if print_config(common, &config)? {
+        return Ok(());
+    }
+    let server = Server::builder()
+        .config(config)
+        .layers(layers)
+        .distributed()
+        .await?
+        .start()
+        .await?;
+    if let Some(a) = server.api_addr() {
+        println!("api listening on {a}");
+    }
+    if let Some(a) = server.ws_addr() {
+        println!("websocket listening on {a}");
+    }
+    println!("ready");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
