@@ -172,10 +172,16 @@ async fn mirror(
     prefix: String,
     tx: watch::Sender<Vec<Instance>>,
     stop: CancellationToken,
+    mut first: Option<(BTreeMap<String, Instance>, i64)>,
 ) {
     loop {
         let run = async {
-            let (mut current, revision) = EtcdRegistry::read(&mut client, &prefix).await?;
+            // The snapshot `watch` already read, then a fresh read whenever the watch has to
+            // be rebuilt.
+            let (mut current, revision) = match first.take() {
+                Some(snapshot) => snapshot,
+                None => EtcdRegistry::read(&mut client, &prefix).await?,
+            };
             tx.send_replace(sorted(&current));
             let opts = WatchOptions::new()
                 .with_prefix()
@@ -280,19 +286,32 @@ impl Registry for EtcdRegistry {
     }
 
     async fn watch(&self, kind: Kind) -> Result<watch::Receiver<Vec<Instance>>> {
-        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = watches.get(&kind) {
+        if let Some(tx) = self
+            .watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kind)
+        {
             return Ok(tx.subscribe());
         }
-        let tx = watch::Sender::new(Vec::new());
+        // Read before returning, so the first value a caller sees is the real list, not an
+        // empty placeholder (a task that saw "no connect servers" would drop deliveries).
+        let prefix = self.kind_prefix(kind);
+        let snapshot = Self::read(&mut self.client.clone(), &prefix).await?;
+        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = watches.get(&kind) {
+            return Ok(tx.subscribe()); // another caller won the race
+        }
+        let tx = watch::Sender::new(sorted(&snapshot.0));
         let rx = tx.subscribe();
         watches.insert(kind, tx.clone());
         drop(watches);
         self.tasks.spawn(mirror(
             self.client.clone(),
-            self.kind_prefix(kind),
+            prefix,
             tx,
             self.shutdown.child_token(),
+            Some(snapshot),
         ));
         Ok(rx)
     }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
+/// How long a caller waits for a logic instance to be registered before failing.
+pub const WAIT_FOR_LOGIC: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Clients for the logic instances and connect servers of a cluster: watches the registry,
 /// dials through the transport once per address and reuses the client.
 pub struct Peers {
@@ -36,8 +39,13 @@ impl Peers {
         })
     }
 
-    /// A logic instance, round-robin over those registered.
+    /// A logic instance, round-robin over those registered. When none is registered it waits
+    /// up to [`WAIT_FOR_LOGIC`] for one (they restart, or the cluster is starting).
     pub async fn logic(&self) -> Result<Arc<dyn LogicService>> {
+        if self.logic_list.borrow().is_empty() {
+            let mut list = self.logic_list.clone();
+            let _ = tokio::time::timeout(WAIT_FOR_LOGIC, list.wait_for(|l| !l.is_empty())).await;
+        }
         let addr = {
             let list = self.logic_list.borrow();
             if list.is_empty() {
