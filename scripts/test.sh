@@ -29,5 +29,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-features
-echo "== browser end-to-end"
+echo "== browser end-to-end, standalone"
 scripts/e2e.sh
+echo "== browser end-to-end, local cluster (scripts/cluster.sh)"
+scripts/e2e-cluster.sh

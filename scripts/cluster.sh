@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# A local gochat cluster on loopback: every layer its own process — 2 logic, 2 connect,
+# 2 task, 1 api — on Redis and etcd (each started here if none answers on its usual port).
+#
+#   scripts/cluster.sh up       build (release, feature `distributed`) and start everything
+#   scripts/cluster.sh status   what runs, with pids, ports and the page address
+#   scripts/cluster.sh down     stop exactly what `up` started
+#
+# State (config, logs, pid file, SQLite data) lives in $GOCHAT_CLUSTER_DIR (default
+# target/cluster). Ports are picked free at `up`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=${GOCHAT_CLUSTER_DIR:-target/cluster}
+pids="$state/pids"
+profile=${GOCHAT_CLUSTER_PROFILE:-release}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+status() {
+  if [ ! -f "$pids" ]; then echo "cluster: down"; return 0; fi
+  while read -r name pid; do
+    if alive "$pid"; then s=running; else s=dead; fi
+    printf '%-10s pid %-8s %s\n' "$name" "$pid" "$s"
+  done <"$pids"
+  [ -f "$state/urls" ] && cat "$state/urls"
+  return 0
+}
+
+start() { # name, then the command; stdout and stderr go to logs/<name>.log
+  local name=$1; shift
+  "$@" >"$state/logs/$name.log" 2>&1 &
+  echo "$name $!" >>"$pids"
+}
+
+wait_ready() { # name
+  local name=$1 pid
+  pid=$(awk -v n="$name" '$1==n {print $2}' "$pids")
+  for _ in $(seq 300); do
+    grep -q '^ready$' "$state/logs/$name.log" 2>/dev/null && return 0
+    alive "$pid" || { echo "$name exited:"; tail -20 "$state/logs/$name.log"; return 1; }
+    sleep 0.1
+  done
+  echo "$name not ready after 30 s"; tail -20 "$state/logs/$name.log"; return 1
+}
+
+up() {
+  if [ -f "$pids" ]; then echo "cluster already up (scripts/cluster.sh down first)"; status; return 0; fi
+  local need=()
+  command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+  command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+  if ((${#need[@]})); then
+    echo "installing ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  echo "building ($profile)…"
+  if [ "$profile" = release ]; then
+    cargo build --release --features distributed --bins --quiet
+  else
+    cargo build --features distributed --bins --quiet
+  fi
+  local bin="target/$profile"
+  mkdir -p "$state/logs" "$state/data"
+  : >"$pids"
+
+  local redis_port=6379 etcd_port=2379
+  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    redis_port=$(free_port)
+    start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$state/data"
+    for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  if ! ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1; then
+    etcd_port=$(free_port); local peer; peer=$(free_port)
+    start etcd etcd --name gochat-cluster --data-dir "$state/etcd" \
+      --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+      --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+      --initial-cluster "gochat-cluster=http://127.0.0.1:$peer"
+    for _ in $(seq 100); do
+      ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1 && break; sleep 0.1
+    done
+  fi
+
+  cat >"$state/cluster.toml" <<TOML
+[cluster]
+redis_url = "redis://127.0.0.1:$redis_port"
+etcd_endpoints = ["http://127.0.0.1:$etcd_port"]
+redis_prefix = "gochat-cluster:"
+etcd_prefix = "gochat-cluster/"
+
+[store]
+data_dir = "$state/data"
+
+[api]
+site = false
+TOML
+  local cfg=(--config "$state/cluster.toml")
+  local ws1 ws2 api
+  ws1=$(free_port); ws2=$(free_port); api=$(free_port)
+  start logic-1 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-1 --node-id 1 --rpc-addr "127.0.0.1:$(free_port)"
+  wait_ready logic-1 # creates the demo users before the second instance starts
+  start logic-2 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-2 --node-id 2 --rpc-addr "127.0.0.1:$(free_port)"
+  start connect-1 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-1 --ws-addr "127.0.0.1:$ws1" --rpc-addr "127.0.0.1:$(free_port)"
+  start connect-2 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-2 --ws-addr "127.0.0.1:$ws2" --rpc-addr "127.0.0.1:$(free_port)"
+  start task-1 "$bin/gochat-task" "${cfg[@]}" --consumer task-1
+  start task-2 "$bin/gochat-task" "${cfg[@]}" --consumer task-2
+  start api "$bin/gochat-api" "${cfg[@]}" --api-addr "127.0.0.1:$api" --ws-port "$ws1"
+  for n in logic-2 connect-1 connect-2 task-1 task-2 api; do wait_ready "$n"; done
+  cat >"$state/urls" <<URLS
+page:      http://127.0.0.1:$api/   (its WebSocket: connect-1)
+api:       127.0.0.1:$api
+websocket: ws://127.0.0.1:$ws1/ws (connect-1), ws://127.0.0.1:$ws2/ws (connect-2)
+redis:     redis://127.0.0.1:$redis_port   etcd: http://127.0.0.1:$etcd_port
+logs:      $state/logs/
+URLS
+  status
+}
+
+down() {
+  if [ ! -f "$pids" ]; then echo "cluster: down"; return 0; fi
+  # Layers first, in reverse start order; Redis and etcd (if we started them) last.
+  tac "$pids" | while read -r name pid; do alive "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    local any=0
+    while read -r _ pid; do alive "$pid" && any=1; done <"$pids"
+    [ $any = 0 ] && break
+    sleep 0.1
+  done
+  while read -r name pid; do
+    if alive "$pid"; then echo "$name did not stop; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+  done <"$pids"
+  rm -f "$pids" "$state/urls"
+  echo "cluster: down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

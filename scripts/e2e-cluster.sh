@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The browser test against a local cluster of separate processes (scripts/cluster.sh, debug
+# build, state in a temporary directory), then `down`, checking nothing it started is left.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOCHAT_CLUSTER_DIR GOCHAT_CLUSTER_PROFILE=debug
+GOCHAT_CLUSTER_DIR=$(mktemp -d)
+trap 'scripts/cluster.sh down >/dev/null; rm -rf "$GOCHAT_CLUSTER_DIR"' EXIT
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+scripts/cluster.sh up
+url=$(awk '/^page:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")
+pids=$(awk '{print $2}' "$GOCHAT_CLUSTER_DIR/pids")
+GOCHAT_URL="$url" GOCHAT_SCREENSHOTS=target/e2e-cluster node --test e2e/
+scripts/cluster.sh down
+for pid in $pids; do
+  if kill -0 "$pid" 2>/dev/null; then echo "process $pid outlived 'cluster.sh down'"; exit 1; fi
+done
+echo "cluster stopped cleanly"
