@@ -61,6 +61,11 @@ gochat_services_start() {
 
 gochat_services_stop() {
   local pid dir
+  # Tests namespace their keys under gochat-test:; drop them from a Redis we did not start.
+  if [ -n "${GOCHAT_TEST_REDIS:-}" ] && command -v redis-cli >/dev/null 2>&1; then
+    redis-cli -u "$GOCHAT_TEST_REDIS" --scan --pattern 'gochat-test:*' 2>/dev/null |
+      xargs -r -n 500 redis-cli -u "$GOCHAT_TEST_REDIS" del >/dev/null 2>&1 || true
+  fi
   for pid in "${gochat_started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${gochat_started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for dir in "${gochat_service_dirs[@]}"; do rm -rf "$dir"; done

@@ -104,6 +104,23 @@ fn sorted(map: &BTreeMap<String, Instance>) -> Vec<Instance> {
     map.values().cloned().collect()
 }
 
+/// Grant a lease of `ttl` and put `key` under it; returns the lease id.
+async fn put_under_new_lease(
+    client: &mut Client,
+    key: &str,
+    value: &str,
+    ttl: Duration,
+) -> Result<i64, etcd_client::Error> {
+    let lease = client
+        .lease_grant(ttl.as_secs().max(1) as i64, None)
+        .await?
+        .id();
+    client
+        .put(key, value, Some(PutOptions::new().with_lease(lease)))
+        .await?;
+    Ok(lease)
+}
+
 /// Keep one lease alive until `stop`; if it lapses anyway (etcd restarted, a long pause),
 /// grant a new one and put the key again.
 async fn keep_alive(
@@ -141,21 +158,7 @@ async fn keep_alive(
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
-            let regrant = async {
-                let id = client
-                    .lease_grant(ttl.as_secs().max(1) as i64, None)
-                    .await?
-                    .id();
-                client
-                    .put(
-                        key.as_str(),
-                        value.as_str(),
-                        Some(PutOptions::new().with_lease(id)),
-                    )
-                    .await?;
-                Ok::<i64, etcd_client::Error>(id)
-            };
-            match regrant.await {
+            match put_under_new_lease(&mut client, &key, &value, ttl).await {
                 Ok(id) => {
                     lease = id;
                     break;
@@ -239,17 +242,7 @@ impl Registry for EtcdRegistry {
         let value =
             serde_json::to_string(&instance).map_err(|e| crate::Error::Decode(e.to_string()))?;
         let ttl = self.config.lease_ttl;
-        let lease = client
-            .lease_grant(ttl.as_secs().max(1) as i64, None)
-            .await?
-            .id();
-        client
-            .put(
-                key.as_str(),
-                value.as_str(),
-                Some(PutOptions::new().with_lease(lease)),
-            )
-            .await?;
+        let lease = put_under_new_lease(&mut client, &key, &value, ttl).await?;
         let stop = self.shutdown.child_token();
         let previous = self
             .leases
