@@ -31,3 +31,8 @@ pub use gochat_logic as logic;
 pub use gochat_task as task;
 pub use layers::Layers;
 pub use server::{Error, Server, ServerBuilder};
+
+/// The README's code blocks, compiled as doc tests so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
