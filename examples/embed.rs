@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
     config.store.data_dir = dir.clone();
     config.api.addr = "127.0.0.1:0".parse()?;
     config.connect.ws_addr = "127.0.0.1:0".parse()?;
+    config.connect.tcp_addrs = vec!["127.0.0.1:0".parse()?];
     config.api.site = false;
 
     let server = Server::builder().config(config).start().await?;

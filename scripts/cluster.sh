@@ -98,13 +98,14 @@ data_dir = "$state/data"
 site = false
 TOML
   local cfg=(--config "$state/cluster.toml")
-  local ws1 ws2 api
+  local ws1 ws2 api tcp1 tcp2
   ws1=$(free_port); ws2=$(free_port); api=$(free_port)
   start logic-1 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-1 --node-id 1 --rpc-addr "127.0.0.1:$(free_port)"
   wait_ready logic-1 # creates the demo users before the second instance starts
   start logic-2 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-2 --node-id 2 --rpc-addr "127.0.0.1:$(free_port)"
-  start connect-1 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-1 --ws-addr "127.0.0.1:$ws1" --rpc-addr "127.0.0.1:$(free_port)"
-  start connect-2 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-2 --ws-addr "127.0.0.1:$ws2" --rpc-addr "127.0.0.1:$(free_port)"
+  tcp1=$(free_port); tcp2=$(free_port)
+  start connect-1 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-1 --ws-addr "127.0.0.1:$ws1" --tcp-addr "127.0.0.1:$tcp1" --rpc-addr "127.0.0.1:$(free_port)"
+  start connect-2 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-2 --ws-addr "127.0.0.1:$ws2" --tcp-addr "127.0.0.1:$tcp2" --rpc-addr "127.0.0.1:$(free_port)"
   start task-1 "$bin/gochat-task" "${cfg[@]}" --consumer task-1
   start task-2 "$bin/gochat-task" "${cfg[@]}" --consumer task-2
   start api "$bin/gochat-api" "${cfg[@]}" --api-addr "127.0.0.1:$api" --ws-port "$ws1"
@@ -113,6 +114,7 @@ TOML
 page:      http://127.0.0.1:$api/   (its WebSocket: connect-1)
 api:       127.0.0.1:$api
 websocket: ws://127.0.0.1:$ws1/ws (connect-1), ws://127.0.0.1:$ws2/ws (connect-2)
+tcp:       127.0.0.1:$tcp1 (connect-1), 127.0.0.1:$tcp2 (connect-2)
 redis:     redis://127.0.0.1:$redis_port   etcd: http://127.0.0.1:$etcd_port
 logs:      $state/logs/
 URLS

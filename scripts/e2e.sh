@@ -10,7 +10,7 @@ cargo build --quiet --bin gochat
 
 data=$(mktemp -d)
 log="$data/gochat.log"
-target/debug/gochat --data-dir "$data" --api-addr 127.0.0.1:0 --ws-addr 127.0.0.1:0 --no-site >"$log" 2>&1 &
+target/debug/gochat --data-dir "$data" --api-addr 127.0.0.1:0 --ws-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 --no-site >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT

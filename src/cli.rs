@@ -140,6 +140,9 @@ pub async fn run_layer(
     if let Some(a) = server.ws_addr() {
         println!("websocket listening on {a}");
     }
+    for a in server.tcp_addrs() {
+        println!("tcp listening on {a}");
+    }
     println!("ready");
     shutdown_signal().await;
     tracing::info!("shutting down");

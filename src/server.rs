@@ -63,6 +63,7 @@ pub struct ServerBuilder {
 pub struct Server {
     api_addr: Option<SocketAddr>,
     ws_addr: Option<SocketAddr>,
+    tcp_addrs: Vec<SocketAddr>,
     site_addr: Option<SocketAddr>,
     /// Stops the edges first (api, connect: they still need logic to release connections).
     edge_shutdown: CancellationToken,
@@ -196,9 +197,16 @@ impl ServerBuilder {
 
         let peers = Arc::new(Peers::new(registry.as_ref(), transport.clone()).await?);
 
+        let mut tcp_addrs = Vec::new();
         let (connect, ws_addr) = if layers.connect {
             let ws_listener = bind(cfg.connect.ws_addr).await?;
             let ws_addr = local_addr(&ws_listener)?;
+            let mut tcp_listeners = Vec::new();
+            for a in &cfg.connect.tcp_addrs {
+                let l = bind(*a).await?;
+                tcp_addrs.push(local_addr(&l)?);
+                tcp_listeners.push(l);
+            }
             let connect = Connect::new(cfg.connect.clone(), peers.clone(), edge_shutdown.clone());
             // Forget whatever a previous run of this server id left in presence.
             reset_presence(&peers, connect.server_id()).await?;
@@ -220,6 +228,9 @@ impl ServerBuilder {
                 .await?;
             registered.push((Kind::Connect, id));
             connect.serve_ws(ws_listener);
+            for l in tcp_listeners {
+                connect.serve_tcp(l);
+            }
             (Some(connect), Some(ws_addr))
         } else {
             (None, None)
@@ -260,6 +271,7 @@ impl ServerBuilder {
         Ok(Server {
             api_addr,
             ws_addr,
+            tcp_addrs,
             site_addr,
             edge_shutdown,
             core_shutdown,
@@ -323,6 +335,11 @@ impl Server {
         self.ws_addr
     }
 
+    /// Where the raw TCP listeners are (none if disabled or no connect layer here).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
     /// Where the page-only site listener is, if enabled.
     pub fn site_addr(&self) -> Option<SocketAddr> {
         self.site_addr
@@ -338,14 +355,20 @@ impl Server {
         self.connect.as_ref()
     }
 
+    async fn leave_registry(&self, kind: Kind) {
+        for (k, id) in self.registered.iter().filter(|(k, _)| *k == kind) {
+            if let Err(e) = self.registry.deregister(*k, id).await {
+                tracing::warn!("leaving the registry as {k} {id} failed: {e}");
+            }
+        }
+    }
+
     /// Stop gracefully: leave the registry, stop accepting, close every connection with 1001
     /// (releasing its presence), finish in-flight requests and the batch in hand.
     pub async fn shutdown(self) {
-        for (kind, id) in &self.registered {
-            if let Err(e) = self.registry.deregister(*kind, id).await {
-                tracing::warn!("leaving the registry as {kind} {id} failed: {e}");
-            }
-        }
+        // A connect server leaves the registry first, so task stops routing to it; logic
+        // leaves only after the edges are done, because releasing connections needs it.
+        self.leave_registry(Kind::Connect).await;
         self.edge_shutdown.cancel();
         let connect = async {
             if let Some(c) = &self.connect {
@@ -358,6 +381,7 @@ impl Server {
             }
         };
         tokio::join!(connect, api);
+        self.leave_registry(Kind::Logic).await;
         self.core_shutdown.cancel();
         self.core_tasks.close();
         self.core_tasks.wait().await;

@@ -75,6 +75,7 @@ argon2_iterations = 1
 
 [connect]
 ws_addr = "127.0.0.1:0"
+tcp_addrs = ["127.0.0.1:0"]
 rpc_addr = "127.0.0.1:0"
 
 [api]

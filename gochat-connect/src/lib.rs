@@ -15,6 +15,7 @@ pub mod bucket;
 pub mod channel;
 pub mod hub;
 mod server;
+pub mod tcp;
 mod writer;
 mod ws;
 

@@ -83,6 +83,13 @@ impl Connect {
         ));
     }
 
+    /// Serve raw TCP connections (gochat's `v1` framing) on `listener` until shutdown.
+    pub fn serve_tcp(&self, listener: TcpListener) {
+        self.inner
+            .tasks
+            .spawn(crate::tcp::serve(listener, self.inner.clone()));
+    }
+
     /// After shutdown has fired: wait until every listener has stopped and every connection
     /// has sent its close frame and been released.
     pub async fn wait(&self) {

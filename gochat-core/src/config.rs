@@ -81,8 +81,15 @@ pub struct ConnectConfig {
     /// Frames queued per connection before it counts as a slow consumer and is closed with
     /// 1013. Default 1 024.
     pub channel_queue: usize,
-    /// Largest inbound frame in bytes; bigger closes the connection with 1009. Default 512.
+    /// Largest inbound WebSocket frame in bytes; bigger closes the connection with 1009.
+    /// Default 512 (gochat's limit).
     pub max_frame_bytes: usize,
+    /// Raw TCP listen addresses (gochat's `v1` framing); empty disables TCP. Default
+    /// `["0.0.0.0:7001"]`.
+    pub tcp_addrs: Vec<SocketAddr>,
+    /// Largest inbound TCP payload in bytes (at most 32 763, the protocol's limit); bigger
+    /// closes the connection. Default 32 763.
+    pub tcp_max_payload_bytes: usize,
     /// Seconds between server Pings. Default 54.
     pub ping_interval_secs: u64,
     /// Seconds without any inbound frame before the connection is dropped. Default 60.
@@ -106,6 +113,8 @@ impl Default for ConnectConfig {
             buckets: 32,
             channel_queue: 1024,
             max_frame_bytes: 512,
+            tcp_addrs: vec![([0, 0, 0, 0], 7001).into()],
+            tcp_max_payload_bytes: 32_763,
             ping_interval_secs: 54,
             idle_timeout_secs: 60,
             auth_timeout_secs: 10,

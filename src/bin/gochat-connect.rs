@@ -24,6 +24,12 @@ struct Args {
     /// WebSocket listen address (`[connect] ws_addr`).
     #[arg(long)]
     ws_addr: Option<SocketAddr>,
+    /// Raw TCP listen address, repeatable (`[connect] tcp_addrs`).
+    #[arg(long, conflicts_with = "no_tcp")]
+    tcp_addr: Vec<SocketAddr>,
+    /// Do not listen for raw TCP connections.
+    #[arg(long)]
+    no_tcp: bool,
     /// RPC listen address (`[connect] rpc_addr`).
     #[arg(long)]
     rpc_addr: Option<SocketAddr>,
@@ -38,6 +44,12 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(v) = a.ws_addr {
             c.connect.ws_addr = v;
+        }
+        if !a.tcp_addr.is_empty() {
+            c.connect.tcp_addrs = a.tcp_addr;
+        }
+        if a.no_tcp {
+            c.connect.tcp_addrs.clear();
         }
         if let Some(v) = a.rpc_addr {
             c.connect.rpc_addr = v;

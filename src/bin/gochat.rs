@@ -27,6 +27,12 @@ struct Args {
     /// WebSocket address (path /ws).
     #[arg(long)]
     ws_addr: Option<SocketAddr>,
+    /// Raw TCP address (gochat's v1 framing); repeat for several.
+    #[arg(long, conflicts_with = "no_tcp")]
+    tcp_addr: Vec<SocketAddr>,
+    /// Do not listen for raw TCP connections.
+    #[arg(long)]
+    no_tcp: bool,
     /// Extra address serving only the web page.
     #[arg(long, conflicts_with = "no_site")]
     site_addr: Option<SocketAddr>,
@@ -52,6 +58,12 @@ async fn main() -> anyhow::Result<()> {
     if let Some(a) = args.ws_addr {
         c.connect.ws_addr = a;
     }
+    if !args.tcp_addr.is_empty() {
+        c.connect.tcp_addrs = args.tcp_addr.clone();
+    }
+    if args.no_tcp {
+        c.connect.tcp_addrs.clear();
+    }
     if let Some(a) = args.site_addr {
         c.api.site_addr = a;
     }
@@ -71,7 +83,12 @@ async fn main() -> anyhow::Result<()> {
             .site_addr()
             .map(|a| format!("  page {a}"))
             .unwrap_or_default();
-        println!("  api {api}  websocket ws://{ws}/ws{site}");
+        let tcp: String = server
+            .tcp_addrs()
+            .iter()
+            .map(|a| format!("  tcp {a}"))
+            .collect();
+        println!("  api {api}  websocket ws://{ws}/ws{tcp}{site}");
     }
     cli::shutdown_signal().await;
     tracing::info!("shutting down");

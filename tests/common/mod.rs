@@ -23,6 +23,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.api.addr = "127.0.0.1:0".parse().unwrap();
     c.api.site = false;
     c.connect.ws_addr = "127.0.0.1:0".parse().unwrap();
+    c.connect.tcp_addrs = vec!["127.0.0.1:0".parse().unwrap()];
     c.logic.argon2_memory_kib = 1024;
     c.logic.argon2_iterations = 1;
     c
@@ -46,6 +47,9 @@ impl TestServer {
     }
     pub fn ws(&self) -> SocketAddr {
         self.server.ws_addr().unwrap()
+    }
+    pub fn tcp(&self) -> SocketAddr {
+        self.server.tcp_addrs()[0]
     }
     pub fn connect(&self) -> &gochat::connect::Connect {
         self.server.connect().unwrap()
@@ -270,5 +274,108 @@ pub async fn wait_for_room(addr: SocketAddr, token: &str, room: i64, clients: &m
                 e => panic!("client closed while joining: {e:?}"),
             }
         }
+    }
+}
+
+/// A raw TCP client speaking gochat's `v1` framing.
+pub struct TcpClient {
+    pub stream: TcpStream,
+    buf: bytes::BytesMut,
+}
+
+/// One `v1` frame around `payload`.
+pub fn v1(payload: &[u8]) -> Vec<u8> {
+    gochat::core::protocol::tcp::encode_frame(payload)
+        .unwrap()
+        .to_vec()
+}
+
+impl TcpClient {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: bytes::BytesMut::new(),
+        }
+    }
+
+    /// Connect and authenticate (op 6) into `room`.
+    pub async fn join(addr: SocketAddr, token: &str, room: i64) -> Self {
+        let mut c = Self::connect(addr).await;
+        c.send_json(&serde_json::json!({"op": 6, "authToken": token, "roomId": room}))
+            .await;
+        c
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    pub async fn send_json(&mut self, v: &serde_json::Value) {
+        let frame = v1(v.to_string().as_bytes());
+        self.send_raw(&frame).await;
+    }
+
+    /// The next push payload (keep-alive `ping msg` frames skipped), `None` on EOF, panics
+    /// after `wait`.
+    pub async fn next_payload(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            use gochat::core::protocol::tcp::{MAX_PAYLOAD, PING_PAYLOAD, decode_frame};
+            if let Some(p) =
+                decode_frame(&mut self.buf, MAX_PAYLOAD).expect("server sent a bad frame")
+            {
+                if &p[..] == PING_PAYLOAD {
+                    continue;
+                }
+                return Some(String::from_utf8(p.to_vec()).unwrap());
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("nothing arrived in time");
+            match read {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    pub async fn next_text(&mut self) -> String {
+        self.next_payload(Duration::from_secs(10))
+            .await
+            .expect("connection closed")
+    }
+
+    pub async fn next_matching(&mut self, want: impl Fn(&serde_json::Value) -> bool) -> String {
+        loop {
+            let t = self.next_text().await;
+            if want(&serde_json::from_str(&t).unwrap()) {
+                return t;
+            }
+        }
+    }
+
+    /// Assert the connection stays open and silent for `wait`.
+    pub async fn expect_open(&mut self, wait: Duration) {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(wait, self.stream.read(&mut byte)).await {
+            Err(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => panic!("the server closed the connection"),
+            Ok(Ok(_)) => panic!("the server sent something unexpected"),
+        }
+    }
+
+    /// Assert the server closes the connection within 5 s (whatever it sends first).
+    pub async fn expect_closed(&mut self) {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut sink = [0u8; 4096];
+            loop {
+                match self.stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the server kept the connection open");
     }
 }
