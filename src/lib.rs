@@ -18,6 +18,7 @@
 //! [`connect`], [`api`].
 
 pub mod cli;
+pub mod client;
 #[cfg(feature = "distributed")]
 mod cluster;
 mod layers;

@@ -1,0 +1,164 @@
+//! An async gochat client: registers or logs in over REST, connects over WebSocket or raw
+//! TCP, yields typed events, sends room and private messages, and reports closes with
+//! their reason. Works against gochat (Go) servers too — it speaks only PROTOCOL.md.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gochat::client::ClientError> {
+//! use gochat::client::{Client, Event};
+//! let mut client = Client::new("127.0.0.1:7070".parse().unwrap());
+//! client.login("demo", "111111").await?;
+//! let mut conn = client.connect_ws("127.0.0.1:7000".parse().unwrap(), 1).await?;
+//! client.send_room(1, "hello").await?;
+//! while let Event::Room(m) | Event::Private(m) = conn.next_event().await? {
+//!     println!("{}: {}", m.from_user_name, m.msg);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod http;
+
+pub use conn::{Connection, Event};
+pub use gochat_core::protocol::push::{ChatMessage, Roster};
+
+use gochat_core::model::{RoomId, User, UserId};
+use serde_json::json;
+use std::net::SocketAddr;
+
+/// What can go wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The socket failed.
+    #[error("i/o")]
+    Io(#[from] std::io::Error),
+    /// The HTTP exchange failed.
+    #[error("http: {0}")]
+    Http(String),
+    /// The server answered with a non-zero code.
+    #[error("refused ({code}): {message}")]
+    Refused {
+        /// gochat's code (1 failure, 40000 session error).
+        code: i64,
+        /// The server's message.
+        message: String,
+    },
+    /// The server sent something this client does not understand.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The call needs a logged-in client.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The operation is not available on this transport.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// A user's session against one server: the REST address and, once logged in, the token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    api: SocketAddr,
+    token: Option<String>,
+    user: Option<User>,
+}
+
+impl Client {
+    /// A client for the REST API at `api` (not logged in).
+    pub fn new(api: SocketAddr) -> Self {
+        Self {
+            api,
+            token: None,
+            user: None,
+        }
+    }
+
+    /// The session token, once logged in.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Who is logged in.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+
+    fn session(&self) -> Result<&str, ClientError> {
+        self.token.as_deref().ok_or(ClientError::NotLoggedIn)
+    }
+
+    /// Create an account and log in as it.
+    pub async fn register(&mut self, name: &str, password: &str) -> Result<User, ClientError> {
+        self.start("/user/register", name, password).await
+    }
+
+    /// Log in.
+    pub async fn login(&mut self, name: &str, password: &str) -> Result<User, ClientError> {
+        self.start("/user/login", name, password).await
+    }
+
+    async fn start(&mut self, path: &str, name: &str, password: &str) -> Result<User, ClientError> {
+        let data = http::call(self.api, path, &json!({"userName": name, "passWord": password})).await?;
+        let token = data
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol(format!("token is not a string: {data}")))?
+            .to_owned();
+        self.token = Some(token);
+        let user = self.check_auth().await?;
+        self.user = Some(user.clone());
+        Ok(user)
+    }
+
+    /// Who the token belongs to (fails with code 40000 once it is no longer valid).
+    pub async fn check_auth(&self) -> Result<User, ClientError> {
+        let data = http::call(self.api, "/user/checkAuth", &json!({"authToken": self.session()?})).await?;
+        match (data["userId"].as_i64(), data["userName"].as_str()) {
+            (Some(id), Some(name)) => Ok(User {
+                id,
+                name: name.to_owned(),
+            }),
+            _ => Err(ClientError::Protocol(format!("checkAuth data {data}"))),
+        }
+    }
+
+    /// End the session (the server closes connections that used it).
+    pub async fn logout(&mut self) -> Result<(), ClientError> {
+        http::call(self.api, "/user/logout", &json!({"authToken": self.session()?})).await?;
+        self.token = None;
+        self.user = None;
+        Ok(())
+    }
+
+    /// Post to a room.
+    pub async fn send_room(&self, room: RoomId, msg: &str) -> Result<(), ClientError> {
+        let body = json!({"msg": msg, "roomId": room, "authToken": self.session()?, "op": 3});
+        http::call(self.api, "/push/pushRoom", &body).await.map(drop)
+    }
+
+    /// Send a private message.
+    pub async fn send_private(&self, to: UserId, room: RoomId, msg: &str) -> Result<(), ClientError> {
+        let body = json!({"msg": msg, "toUserId": to.to_string(), "roomId": room, "authToken": self.session()?});
+        http::call(self.api, "/push/push", &body).await.map(drop)
+    }
+
+    /// Ask the server to push the room's online count (op 4) to the room.
+    pub async fn request_count(&self, room: RoomId) -> Result<(), ClientError> {
+        let body = json!({"roomId": room, "authToken": self.session()?});
+        http::call(self.api, "/push/count", &body).await.map(drop)
+    }
+
+    /// Ask the server to push the room's roster (op 5) to the room.
+    pub async fn request_roster(&self, room: RoomId) -> Result<(), ClientError> {
+        let body = json!({"roomId": room, "authToken": self.session()?});
+        http::call(self.api, "/push/getRoomInfo", &body).await.map(drop)
+    }
+
+    /// Open a WebSocket to `ws` (path `/ws`) and join `room` (`-1`: private messages only).
+    pub async fn connect_ws(&self, ws: SocketAddr, room: RoomId) -> Result<Connection, ClientError> {
+        Connection::websocket(ws, self.session()?, room).await
+    }
+
+    /// Open a raw TCP connection to `tcp` and join `room`.
+    pub async fn connect_tcp(&self, tcp: SocketAddr, room: RoomId) -> Result<Connection, ClientError> {
+        Connection::tcp(tcp, self.session()?, room).await
+    }
+}
