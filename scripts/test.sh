@@ -29,6 +29,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-features
+echo "== examples, run as their headers say"
+scripts/examples.sh
 echo "== browser end-to-end, standalone"
 scripts/e2e.sh
 echo "== browser end-to-end, local cluster (scripts/cluster.sh)"

@@ -9,7 +9,11 @@ use gochat::client::{Client, ClientError, Connection, Event};
 /// The next event that is not a count or roster update.
 async fn next_message(c: &mut Connection) -> Event {
     loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), c.next_event()).await.unwrap().unwrap() {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), c.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             Event::Count(_) | Event::Roster { .. } => {}
             e => return e,
         }
@@ -31,7 +35,9 @@ async fn the_client_speaks_both_transports() {
     // Both admitted once each has seen a count of 2.
     loop {
         alice.request_count(1).await.unwrap();
-        if let Ok(Ok(Event::Count(2))) = tokio::time::timeout(std::time::Duration::from_millis(300), on_ws.next_event()).await {
+        if let Ok(Ok(Event::Count(2))) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), on_ws.next_event()).await
+        {
             break;
         }
     }
@@ -42,26 +48,48 @@ async fn the_client_speaks_both_transports() {
     }
 
     alice.send_room(1, "hi from ws").await.unwrap();
-    let (x, y) = (next_message(&mut on_ws).await, next_message(&mut on_tcp).await);
+    let (x, y) = (
+        next_message(&mut on_ws).await,
+        next_message(&mut on_tcp).await,
+    );
     assert_eq!(x, y);
     let Event::Room(m) = x else { panic!("{x:?}") };
-    assert_eq!((m.msg.as_str(), m.from_user_id, m.room_id), ("hi from ws", a.id, 1));
+    assert_eq!(
+        (m.msg.as_str(), m.from_user_id, m.room_id),
+        ("hi from ws", a.id, 1)
+    );
 
     on_tcp.post("hi from tcp").await.unwrap();
-    let Event::Room(m) = next_message(&mut on_ws).await else { panic!() };
-    assert_eq!((m.msg.as_str(), m.from_user_name.as_str()), ("hi from tcp", "demo"));
-    assert!(matches!(on_ws.post("x").await, Err(ClientError::Unsupported(_))));
+    let Event::Room(m) = next_message(&mut on_ws).await else {
+        panic!()
+    };
+    assert_eq!(
+        (m.msg.as_str(), m.from_user_name.as_str()),
+        ("hi from tcp", "demo")
+    );
+    assert!(matches!(
+        on_ws.post("x").await,
+        Err(ClientError::Unsupported(_))
+    ));
 
     bob.send_private(a.id, 1, "just you").await.unwrap();
     let e = next_message(&mut on_ws).await;
-    let Event::Private(m) = e else { panic!("{e:?}") };
-    assert_eq!((m.msg.as_str(), m.to_user_id, m.to_user_name.as_str()), ("just you", a.id, "alice"));
+    let Event::Private(m) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        (m.msg.as_str(), m.to_user_id, m.to_user_name.as_str()),
+        ("just you", a.id, "alice")
+    );
 
     alice.request_roster(1).await.unwrap();
     loop {
         if let Event::Roster { room_id, users } = on_tcp.next_event().await.unwrap() {
             assert_eq!(room_id, 1);
-            assert_eq!(users.values().cloned().collect::<Vec<_>>(), ["demo", "alice"]);
+            assert_eq!(
+                users.values().cloned().collect::<Vec<_>>(),
+                ["demo", "alice"]
+            );
             break;
         }
     }
@@ -69,15 +97,15 @@ async fn the_client_speaks_both_transports() {
     // Closes are reported with their reason.
     alice.logout().await.unwrap();
     loop {
-        match on_ws.next_event().await.unwrap() {
-            Event::Closed { code, reason } => {
-                assert_eq!((code, reason.as_str()), (Some(1008), "logged out"));
-                break;
-            }
-            _ => {}
+        if let Event::Closed { code, reason } = on_ws.next_event().await.unwrap() {
+            assert_eq!((code, reason.as_str()), (Some(1008), "logged out"));
+            break;
         }
     }
-    assert!(matches!(alice.send_room(1, "x").await, Err(ClientError::NotLoggedIn)));
+    assert!(matches!(
+        alice.send_room(1, "x").await,
+        Err(ClientError::NotLoggedIn)
+    ));
     on_tcp.close().await.unwrap();
     s.server.shutdown().await;
 }
@@ -88,7 +116,10 @@ async fn refusals_carry_the_servers_code_and_message() {
     let mut c = Client::new(s.api());
     match c.login("demo", "wrong").await {
         Err(ClientError::Refused { code, message }) => {
-            assert_eq!((code, message.as_str()), (1, "no this user or password error!"));
+            assert_eq!(
+                (code, message.as_str()),
+                (1, "no this user or password error!")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -96,7 +127,10 @@ async fn refusals_carry_the_servers_code_and_message() {
     let mut other = c.clone();
     c.login("demo", "111111").await.unwrap(); // revokes the clone's token
     match other.check_auth().await {
-        Err(ClientError::Refused { code: 40000, message }) => assert_eq!(message, "Session error"),
+        Err(ClientError::Refused {
+            code: 40000,
+            message,
+        }) => assert_eq!(message, "Session error"),
         x => panic!("{x:?}"),
     }
     assert!(other.logout().await.is_err());

@@ -82,14 +82,21 @@ fn auth_json(token: &str, room: RoomId) -> String {
 }
 
 impl Connection {
-    pub(super) async fn websocket(addr: SocketAddr, token: &str, room: RoomId) -> Result<Self, ClientError> {
+    pub(super) async fn websocket(
+        addr: SocketAddr,
+        token: &str,
+        room: RoomId,
+    ) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
         let req = hyper::Request::get("/ws")
             .header(hyper::header::HOST, addr.to_string())
             .header(hyper::header::UPGRADE, "websocket")
             .header(hyper::header::CONNECTION, "upgrade")
-            .header("Sec-WebSocket-Key", fastwebsockets::handshake::generate_key())
+            .header(
+                "Sec-WebSocket-Key",
+                fastwebsockets::handshake::generate_key(),
+            )
             .header("Sec-WebSocket-Version", "13")
             .body(Empty::<Bytes>::new())
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -106,11 +113,16 @@ impl Connection {
         })
     }
 
-    pub(super) async fn tcp(addr: SocketAddr, token: &str, room: RoomId) -> Result<Self, ClientError> {
+    pub(super) async fn tcp(
+        addr: SocketAddr,
+        token: &str,
+        room: RoomId,
+    ) -> Result<Self, ClientError> {
         let mut stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
         let auth = serde_json::json!({"op": 6, "authToken": token, "roomId": room}).to_string();
-        let frame = encode_frame(auth.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame =
+            encode_frame(auth.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
         stream.write_all(&frame).await?;
         Ok(Self {
             inner: Inner::Tcp {
@@ -131,7 +143,8 @@ impl Connection {
                         OpCode::Close => {
                             let p = &frame.payload;
                             let code = (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]));
-                            let reason = String::from_utf8_lossy(p.get(2..).unwrap_or_default()).into_owned();
+                            let reason = String::from_utf8_lossy(p.get(2..).unwrap_or_default())
+                                .into_owned();
                             self.inner = Inner::Done;
                             return Ok(Event::Closed { code, reason });
                         }
@@ -170,8 +183,10 @@ impl Connection {
     pub async fn post(&mut self, msg: &str) -> Result<(), ClientError> {
         match &mut self.inner {
             Inner::Tcp { stream, .. } => {
-                let body = serde_json::json!({"op": 3, "roomId": self.room, "msg": msg}).to_string();
-                let frame = encode_frame(body.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let body =
+                    serde_json::json!({"op": 3, "roomId": self.room, "msg": msg}).to_string();
+                let frame = encode_frame(body.as_bytes())
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 Ok(stream.write_all(&frame).await?)
             }
             Inner::Ws(_) => Err(ClientError::Unsupported(

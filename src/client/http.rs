@@ -15,19 +15,25 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_REPLY: usize = 1 << 20;
 
 /// POST `body` to `path` and return the envelope's `data` (code 0), or the refusal.
-pub async fn call(api: SocketAddr, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ClientError> {
+pub async fn call(
+    api: SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, ClientError> {
     let reply = tokio::time::timeout(TIMEOUT, post(api, path, body.to_string()))
         .await
         .map_err(|_| ClientError::Http(format!("{path}: no reply in {TIMEOUT:?}")))??;
-    let envelope: serde_json::Value =
-        serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(format!("{path}: {e}")))?;
+    let envelope: serde_json::Value = serde_json::from_slice(&reply)
+        .map_err(|e| ClientError::Protocol(format!("{path}: {e}")))?;
     match envelope["code"].as_i64() {
         Some(0) => Ok(envelope["data"].clone()),
         Some(code) => Err(ClientError::Refused {
             code,
             message: envelope["message"].as_str().unwrap_or_default().to_owned(),
         }),
-        None => Err(ClientError::Protocol(format!("{path}: not a gochat envelope: {envelope}"))),
+        None => Err(ClientError::Protocol(format!(
+            "{path}: not a gochat envelope: {envelope}"
+        ))),
     }
 }
 

@@ -97,7 +97,12 @@ impl Client {
     }
 
     async fn start(&mut self, path: &str, name: &str, password: &str) -> Result<User, ClientError> {
-        let data = http::call(self.api, path, &json!({"userName": name, "passWord": password})).await?;
+        let data = http::call(
+            self.api,
+            path,
+            &json!({"userName": name, "passWord": password}),
+        )
+        .await?;
         let token = data
             .as_str()
             .ok_or_else(|| ClientError::Protocol(format!("token is not a string: {data}")))?
@@ -110,7 +115,12 @@ impl Client {
 
     /// Who the token belongs to (fails with code 40000 once it is no longer valid).
     pub async fn check_auth(&self) -> Result<User, ClientError> {
-        let data = http::call(self.api, "/user/checkAuth", &json!({"authToken": self.session()?})).await?;
+        let data = http::call(
+            self.api,
+            "/user/checkAuth",
+            &json!({"authToken": self.session()?}),
+        )
+        .await?;
         match (data["userId"].as_i64(), data["userName"].as_str()) {
             (Some(id), Some(name)) => Ok(User {
                 id,
@@ -122,7 +132,12 @@ impl Client {
 
     /// End the session (the server closes connections that used it).
     pub async fn logout(&mut self) -> Result<(), ClientError> {
-        http::call(self.api, "/user/logout", &json!({"authToken": self.session()?})).await?;
+        http::call(
+            self.api,
+            "/user/logout",
+            &json!({"authToken": self.session()?}),
+        )
+        .await?;
         self.token = None;
         self.user = None;
         Ok(())
@@ -131,11 +146,18 @@ impl Client {
     /// Post to a room.
     pub async fn send_room(&self, room: RoomId, msg: &str) -> Result<(), ClientError> {
         let body = json!({"msg": msg, "roomId": room, "authToken": self.session()?, "op": 3});
-        http::call(self.api, "/push/pushRoom", &body).await.map(drop)
+        http::call(self.api, "/push/pushRoom", &body)
+            .await
+            .map(drop)
     }
 
     /// Send a private message.
-    pub async fn send_private(&self, to: UserId, room: RoomId, msg: &str) -> Result<(), ClientError> {
+    pub async fn send_private(
+        &self,
+        to: UserId,
+        room: RoomId,
+        msg: &str,
+    ) -> Result<(), ClientError> {
         let body = json!({"msg": msg, "toUserId": to.to_string(), "roomId": room, "authToken": self.session()?});
         http::call(self.api, "/push/push", &body).await.map(drop)
     }
@@ -149,16 +171,26 @@ impl Client {
     /// Ask the server to push the room's roster (op 5) to the room.
     pub async fn request_roster(&self, room: RoomId) -> Result<(), ClientError> {
         let body = json!({"roomId": room, "authToken": self.session()?});
-        http::call(self.api, "/push/getRoomInfo", &body).await.map(drop)
+        http::call(self.api, "/push/getRoomInfo", &body)
+            .await
+            .map(drop)
     }
 
     /// Open a WebSocket to `ws` (path `/ws`) and join `room` (`-1`: private messages only).
-    pub async fn connect_ws(&self, ws: SocketAddr, room: RoomId) -> Result<Connection, ClientError> {
+    pub async fn connect_ws(
+        &self,
+        ws: SocketAddr,
+        room: RoomId,
+    ) -> Result<Connection, ClientError> {
         Connection::websocket(ws, self.session()?, room).await
     }
 
     /// Open a raw TCP connection to `tcp` and join `room`.
-    pub async fn connect_tcp(&self, tcp: SocketAddr, room: RoomId) -> Result<Connection, ClientError> {
+    pub async fn connect_tcp(
+        &self,
+        tcp: SocketAddr,
+        room: RoomId,
+    ) -> Result<Connection, ClientError> {
         Connection::tcp(tcp, self.session()?, room).await
     }
 }
