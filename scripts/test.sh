@@ -29,6 +29,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-features
+echo "== fuzzing the wire decoders (15 s each; scripts/fuzz.sh for longer runs)"
+FUZZ_SECS=15 scripts/fuzz.sh
 echo "== examples, run as their headers say"
 scripts/examples.sh
 echo "== browser end-to-end, standalone"
