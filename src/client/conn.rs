@@ -8,9 +8,9 @@ use gochat_core::protocol::push::{ChatMessage, Push, Roster, decode_push};
 use gochat_core::protocol::tcp::{MAX_PAYLOAD, PING_PAYLOAD, decode_frame, encode_frame};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// What a connection yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,21 @@ where
     }
 }
 
+/// Connect to `addr`, from `source` if given (spreading many connections over several local
+/// addresses passes the ~28k ephemeral ports one source address has per destination).
+async fn dial(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if ip.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
 fn auth_json(token: &str, room: RoomId) -> String {
     serde_json::json!({"authToken": token, "roomId": room}).to_string()
 }
@@ -86,8 +101,9 @@ impl Connection {
         addr: SocketAddr,
         token: &str,
         room: RoomId,
+        source: Option<IpAddr>,
     ) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
+        let stream = dial(addr, source).await?;
         let _ = stream.set_nodelay(true);
         let req = hyper::Request::get("/ws")
             .header(hyper::header::HOST, addr.to_string())
@@ -117,8 +133,9 @@ impl Connection {
         addr: SocketAddr,
         token: &str,
         room: RoomId,
+        source: Option<IpAddr>,
     ) -> Result<Self, ClientError> {
-        let mut stream = TcpStream::connect(addr).await?;
+        let mut stream = dial(addr, source).await?;
         let _ = stream.set_nodelay(true);
         let auth = serde_json::json!({"op": 6, "authToken": token, "roomId": room}).to_string();
         let frame =

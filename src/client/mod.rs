@@ -54,10 +54,11 @@ pub enum ClientError {
     Unsupported(&'static str),
 }
 
-/// A user's session against one server: the REST address and, once logged in, the token.
+/// A user's session against one server: the REST address (one kept-alive connection, shared
+/// by clones) and, once logged in, the token.
 #[derive(Debug, Clone)]
 pub struct Client {
-    api: SocketAddr,
+    rest: http::Rest,
     token: Option<String>,
     user: Option<User>,
 }
@@ -66,7 +67,7 @@ impl Client {
     /// A client for the REST API at `api` (not logged in).
     pub fn new(api: SocketAddr) -> Self {
         Self {
-            api,
+            rest: http::Rest::new(api),
             token: None,
             user: None,
         }
@@ -97,12 +98,10 @@ impl Client {
     }
 
     async fn start(&mut self, path: &str, name: &str, password: &str) -> Result<User, ClientError> {
-        let data = http::call(
-            self.api,
-            path,
-            &json!({"userName": name, "passWord": password}),
-        )
-        .await?;
+        let data = self
+            .rest
+            .call(path, &json!({"userName": name, "passWord": password}))
+            .await?;
         let token = data
             .as_str()
             .ok_or_else(|| ClientError::Protocol(format!("token is not a string: {data}")))?
@@ -115,12 +114,10 @@ impl Client {
 
     /// Who the token belongs to (fails with code 40000 once it is no longer valid).
     pub async fn check_auth(&self) -> Result<User, ClientError> {
-        let data = http::call(
-            self.api,
-            "/user/checkAuth",
-            &json!({"authToken": self.session()?}),
-        )
-        .await?;
+        let data = self
+            .rest
+            .call("/user/checkAuth", &json!({"authToken": self.session()?}))
+            .await?;
         match (data["userId"].as_i64(), data["userName"].as_str()) {
             (Some(id), Some(name)) => Ok(User {
                 id,
@@ -132,12 +129,9 @@ impl Client {
 
     /// End the session (the server closes connections that used it).
     pub async fn logout(&mut self) -> Result<(), ClientError> {
-        http::call(
-            self.api,
-            "/user/logout",
-            &json!({"authToken": self.session()?}),
-        )
-        .await?;
+        self.rest
+            .call("/user/logout", &json!({"authToken": self.session()?}))
+            .await?;
         self.token = None;
         self.user = None;
         Ok(())
@@ -146,9 +140,7 @@ impl Client {
     /// Post to a room.
     pub async fn send_room(&self, room: RoomId, msg: &str) -> Result<(), ClientError> {
         let body = json!({"msg": msg, "roomId": room, "authToken": self.session()?, "op": 3});
-        http::call(self.api, "/push/pushRoom", &body)
-            .await
-            .map(drop)
+        self.rest.call("/push/pushRoom", &body).await.map(drop)
     }
 
     /// Send a private message.
@@ -159,21 +151,19 @@ impl Client {
         msg: &str,
     ) -> Result<(), ClientError> {
         let body = json!({"msg": msg, "toUserId": to.to_string(), "roomId": room, "authToken": self.session()?});
-        http::call(self.api, "/push/push", &body).await.map(drop)
+        self.rest.call("/push/push", &body).await.map(drop)
     }
 
     /// Ask the server to push the room's online count (op 4) to the room.
     pub async fn request_count(&self, room: RoomId) -> Result<(), ClientError> {
         let body = json!({"roomId": room, "authToken": self.session()?});
-        http::call(self.api, "/push/count", &body).await.map(drop)
+        self.rest.call("/push/count", &body).await.map(drop)
     }
 
     /// Ask the server to push the room's roster (op 5) to the room.
     pub async fn request_roster(&self, room: RoomId) -> Result<(), ClientError> {
         let body = json!({"roomId": room, "authToken": self.session()?});
-        http::call(self.api, "/push/getRoomInfo", &body)
-            .await
-            .map(drop)
+        self.rest.call("/push/getRoomInfo", &body).await.map(drop)
     }
 
     /// Open a WebSocket to `ws` (path `/ws`) and join `room` (`-1`: private messages only).
@@ -182,7 +172,17 @@ impl Client {
         ws: SocketAddr,
         room: RoomId,
     ) -> Result<Connection, ClientError> {
-        Connection::websocket(ws, self.session()?, room).await
+        Connection::websocket(ws, self.session()?, room, None).await
+    }
+
+    /// [`connect_ws`](Self::connect_ws) from a chosen local address.
+    pub async fn connect_ws_from(
+        &self,
+        ws: SocketAddr,
+        room: RoomId,
+        source: std::net::IpAddr,
+    ) -> Result<Connection, ClientError> {
+        Connection::websocket(ws, self.session()?, room, Some(source)).await
     }
 
     /// Open a raw TCP connection to `tcp` and join `room`.
@@ -191,6 +191,6 @@ impl Client {
         tcp: SocketAddr,
         room: RoomId,
     ) -> Result<Connection, ClientError> {
-        Connection::tcp(tcp, self.session()?, room).await
+        Connection::tcp(tcp, self.session()?, room, None).await
     }
 }

@@ -1,0 +1,83 @@
+//! What a test measured, and the server's memory from /proc.
+
+use serde::Serialize;
+
+/// One test's result: printed as one JSON line.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// `room`, `private` or `idle`.
+    pub test: &'static str,
+    /// `--label`.
+    pub label: String,
+    /// Users (connections).
+    pub users: usize,
+    /// Messages sent.
+    pub messages: usize,
+    /// Concurrent senders.
+    pub senders: usize,
+    /// Target rate (0: unlimited).
+    pub rate: u64,
+    /// Deliveries expected (room: messages × members; private: messages).
+    pub expected: u64,
+    /// Distinct deliveries received.
+    pub delivered: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Deliveries received more than once.
+    pub duplicates: u64,
+    /// From the first send to the last delivery.
+    pub elapsed_s: f64,
+    /// Distinct deliveries per second over `elapsed_s`.
+    pub deliveries_per_s: f64,
+    /// Messages sent per second (REST calls that returned ok).
+    pub sends_per_s: f64,
+    /// Send → receipt.
+    pub latency_ms: Latency,
+    /// Server RSS before registering and connecting.
+    pub rss_before_kb: Option<u64>,
+    /// Server RSS with every connection open.
+    pub rss_after_kb: Option<u64>,
+    /// (after − before) / users: server memory per connection, user records included.
+    pub rss_per_conn_bytes: Option<u64>,
+    /// Connections the server closed during the test.
+    pub closed: u64,
+}
+
+/// End-to-end latency percentiles, send → receipt, in milliseconds.
+#[derive(Debug, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// From samples in microseconds.
+    pub fn of(mut us: Vec<u32>) -> Self {
+        if us.is_empty() {
+            return Self::default();
+        }
+        us.sort_unstable();
+        let at = |q: f64| f64::from(us[((us.len() - 1) as f64 * q) as usize]) / 1000.0;
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// The resident memory of a process, in KiB.
+pub fn rss_kb(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

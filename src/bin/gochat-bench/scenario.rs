@@ -1,0 +1,375 @@
+//! The three tests. Receivers are one task per connection, recording what they get into
+//! their own [`Tally`]; the main task sends, shows progress and decides when it is over.
+
+use crate::Args;
+use crate::report::{Latency, Report, rss_kb};
+use crate::users;
+use gochat::client::{Client, Connection, Event};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The clock every timestamp in a message is relative to.
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn now_us() -> u64 {
+    epoch().elapsed().as_micros() as u64
+}
+
+/// What one receiver saw.
+#[derive(Default)]
+struct Tally {
+    /// Message ids seen (bit per id).
+    seen: Vec<u64>,
+    latencies_us: Vec<u32>,
+    duplicates: u64,
+    /// The highest room count seen (admission check).
+    count: usize,
+    closed: bool,
+}
+
+/// Shared by the receivers and the main task.
+struct Totals {
+    delivered: AtomicU64,
+    admitted: AtomicU64,
+    closed: AtomicU64,
+    last_delivery_us: AtomicU64,
+}
+
+/// Message text: `<id>:<sent at, µs>`.
+fn parse(msg: &str) -> Option<(u64, u64)> {
+    let (id, t) = msg.split_once(':')?;
+    Some((id.parse().ok()?, t.parse().ok()?))
+}
+
+fn spawn_receivers(
+    conns: Vec<Connection>,
+    ids: u64,
+    admit_at: usize,
+    totals: &Arc<Totals>,
+) -> (Vec<Arc<Mutex<Tally>>>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut tallies = Vec::new();
+    let mut tasks = Vec::new();
+    for mut conn in conns {
+        let tally = Arc::new(Mutex::new(Tally {
+            seen: vec![0; (ids as usize).div_ceil(64)],
+            ..Tally::default()
+        }));
+        tallies.push(tally.clone());
+        let (t, totals) = (tally.clone(), totals.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let event = conn.next_event().await;
+                let now = now_us();
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                match event {
+                    Ok(Event::Room(m)) | Ok(Event::Private(m)) => {
+                        let Some((id, sent)) = parse(&m.msg) else {
+                            continue;
+                        };
+                        let Some(word) = t.seen.get_mut((id / 64) as usize) else {
+                            continue;
+                        };
+                        if *word & (1 << (id % 64)) != 0 {
+                            t.duplicates += 1;
+                            continue;
+                        }
+                        *word |= 1 << (id % 64);
+                        t.latencies_us
+                            .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                        totals.delivered.fetch_add(1, Relaxed);
+                        totals.last_delivery_us.fetch_max(now, Relaxed);
+                    }
+                    Ok(Event::Count(n)) => {
+                        if n >= admit_at && t.count < admit_at {
+                            totals.admitted.fetch_add(1, Relaxed);
+                        }
+                        t.count = t.count.max(n);
+                    }
+                    Ok(Event::Roster { .. }) => {}
+                    Ok(Event::Closed { .. }) | Err(_) => {
+                        t.closed = true;
+                        totals.closed.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    (tallies, tasks)
+}
+
+/// Ask for the room count until every receiver has seen all `n` members.
+async fn wait_admitted(asker: &Client, room: i64, n: usize, totals: &Totals) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (totals.admitted.load(Relaxed) as usize) < n {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {n} connections admitted",
+            totals.admitted.load(Relaxed)
+        );
+        asker.request_count(room).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+/// Wait until `expected` deliveries arrived, or none arrived for 10 s; progress on stderr.
+async fn wait_delivered(expected: u64, sent: &AtomicU64, total_msgs: u64, totals: &Totals) {
+    let mut last = (0, Instant::now());
+    loop {
+        let d = totals.delivered.load(Relaxed);
+        eprint!(
+            "\r  sent {}/{total_msgs}  delivered {d}/{expected}   ",
+            sent.load(Relaxed)
+        );
+        if d >= expected {
+            break;
+        }
+        if d != last.0 {
+            last = (d, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(10) && sent.load(Relaxed) >= total_msgs {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!();
+}
+
+fn fresh_prefix(args: &Args) -> String {
+    args.prefix.clone().unwrap_or_else(|| {
+        format!(
+            "b{}x",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() % 100_000_000)
+        )
+    })
+}
+
+fn finish(
+    report: &mut Report,
+    tallies: &[Arc<Mutex<Tally>>],
+    totals: &Totals,
+    first_send_us: u64,
+    sent: u64,
+) {
+    if let (Some(b), Some(a)) = (report.rss_before_kb, report.rss_after_kb) {
+        report.rss_per_conn_bytes = Some(a.saturating_sub(b) * 1024 / report.users.max(1) as u64);
+    }
+    let mut lat = Vec::new();
+    for t in tallies {
+        let t = t.lock().unwrap_or_else(|p| p.into_inner());
+        lat.extend_from_slice(&t.latencies_us);
+        report.duplicates += t.duplicates;
+    }
+    report.delivered = totals.delivered.load(Relaxed);
+    report.lost = report.expected.saturating_sub(report.delivered);
+    report.closed = totals.closed.load(Relaxed);
+    let span = totals
+        .last_delivery_us
+        .load(Relaxed)
+        .saturating_sub(first_send_us) as f64
+        / 1e6;
+    report.elapsed_s = span;
+    report.deliveries_per_s = if span > 0.0 {
+        report.delivered as f64 / span
+    } else {
+        0.0
+    };
+    report.sends_per_s = if span > 0.0 { sent as f64 / span } else { 0.0 };
+    report.latency_ms = Latency::of(lat);
+}
+
+/// Pace `k`-th message of a sender so the whole run approaches `rate` messages/s.
+async fn pace(start: Instant, k: u64, senders: usize, rate: u64) {
+    if rate > 0 {
+        let due = start + Duration::from_secs_f64(k as f64 * senders as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+pub async fn room(
+    args: &Args,
+    n: usize,
+    m: usize,
+    senders: usize,
+    rate: u64,
+) -> anyhow::Result<Report> {
+    let mut report = Report {
+        test: "room",
+        label: args.label.clone(),
+        users: n,
+        messages: m,
+        senders,
+        rate,
+        ..Report::default()
+    };
+    report.rss_before_kb = rss_kb(args.server_pid);
+    let prefix = fresh_prefix(args);
+    eprintln!("registering {n} users…");
+    let clients = users::register(args, &prefix, n).await?;
+    eprintln!("connecting {n} WebSockets…");
+    let conns = users::connect(args, &clients, args.room).await?;
+    let totals = Arc::new(Totals {
+        delivered: 0.into(),
+        admitted: 0.into(),
+        closed: 0.into(),
+        last_delivery_us: 0.into(),
+    });
+    let (tallies, tasks) = spawn_receivers(conns, m as u64, n, &totals);
+    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
+    report.rss_after_kb = rss_kb(args.server_pid);
+    report.expected = (n * m) as u64;
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let first = now_us();
+    let start = Instant::now();
+    let per = m.div_ceil(senders.max(1));
+    let room = args.room;
+    let mut jobs = Vec::new();
+    for s in 0..senders.max(1) {
+        let client = clients[s % clients.len()].0.clone();
+        let sent = sent.clone();
+        jobs.push(tokio::spawn(async move {
+            for k in 0..per {
+                let id = s * per + k;
+                if id >= m {
+                    break;
+                }
+                pace(start, k as u64, senders, rate).await;
+                if client
+                    .send_room(room, &format!("{id}:{}", now_us()))
+                    .await
+                    .is_ok()
+                {
+                    sent.fetch_add(1, Relaxed);
+                }
+            }
+        }));
+    }
+    wait_delivered(report.expected, &sent, m as u64, &totals).await;
+    for j in jobs {
+        j.abort();
+    }
+    finish(&mut report, &tallies, &totals, first, sent.load(Relaxed));
+    for t in tasks {
+        t.abort();
+    }
+    Ok(report)
+}
+
+pub async fn private(
+    args: &Args,
+    n: usize,
+    m: usize,
+    senders: usize,
+    rate: u64,
+) -> anyhow::Result<Report> {
+    let mut report = Report {
+        test: "private",
+        label: args.label.clone(),
+        users: n,
+        messages: m,
+        senders,
+        rate,
+        ..Report::default()
+    };
+    report.rss_before_kb = rss_kb(args.server_pid);
+    let prefix = fresh_prefix(args);
+    eprintln!("registering {n} users…");
+    let clients = users::register(args, &prefix, n).await?;
+    eprintln!("connecting {n} WebSockets…");
+    let conns = users::connect(args, &clients, args.room).await?;
+    let totals = Arc::new(Totals {
+        delivered: 0.into(),
+        admitted: 0.into(),
+        closed: 0.into(),
+        last_delivery_us: 0.into(),
+    });
+    let (tallies, tasks) = spawn_receivers(conns, m as u64, n, &totals);
+    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
+    report.rss_after_kb = rss_kb(args.server_pid);
+    report.expected = m as u64;
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let first = now_us();
+    let start = Instant::now();
+    let per = m.div_ceil(senders.max(1));
+    let clients = Arc::new(clients);
+    let room = args.room;
+    let mut jobs = Vec::new();
+    for s in 0..senders.max(1) {
+        let (clients, sent) = (clients.clone(), sent.clone());
+        jobs.push(tokio::spawn(async move {
+            // A cheap deterministic spread of (from, to) pairs, never to oneself.
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (s as u64 + 1);
+            for k in 0..per {
+                let id = s * per + k;
+                if id >= m {
+                    break;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let from = (s + k * senders) % clients.len();
+                let to = (from + 1 + (x as usize % (clients.len() - 1).max(1))) % clients.len();
+                pace(start, k as u64, senders, rate).await;
+                let (c, to_user) = (&clients[from].0, &clients[to].1);
+                if c.send_private(to_user.id, room, &format!("{id}:{}", now_us()))
+                    .await
+                    .is_ok()
+                {
+                    sent.fetch_add(1, Relaxed);
+                }
+            }
+        }));
+    }
+    wait_delivered(report.expected, &sent, m as u64, &totals).await;
+    for j in jobs {
+        j.abort();
+    }
+    finish(&mut report, &tallies, &totals, first, sent.load(Relaxed));
+    // Every private message has one recipient: a duplicate is the same id twice anywhere.
+    for t in tasks {
+        t.abort();
+    }
+    Ok(report)
+}
+
+pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
+    let mut report = Report {
+        test: "idle",
+        label: args.label.clone(),
+        users: n,
+        ..Report::default()
+    };
+    report.rss_before_kb = rss_kb(args.server_pid);
+    let prefix = fresh_prefix(args);
+    eprintln!("registering {n} users…");
+    let clients = users::register(args, &prefix, n).await?;
+    eprintln!("connecting {n} WebSockets…");
+    let conns = users::connect(args, &clients, args.room).await?;
+    let totals = Arc::new(Totals {
+        delivered: 0.into(),
+        admitted: 0.into(),
+        closed: 0.into(),
+        last_delivery_us: 0.into(),
+    });
+    let (_tallies, tasks) = spawn_receivers(conns, 0, n, &totals);
+    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
+    eprintln!("holding {n} connections for {secs}s…");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    report.rss_after_kb = rss_kb(args.server_pid);
+    if let (Some(b), Some(a)) = (report.rss_before_kb, report.rss_after_kb) {
+        report.rss_per_conn_bytes = Some(a.saturating_sub(b) * 1024 / n.max(1) as u64);
+    }
+    report.closed = totals.closed.load(Relaxed);
+    for t in tasks {
+        t.abort();
+    }
+    Ok(report)
+}

@@ -1,0 +1,43 @@
+//! Registering users and opening their connections, concurrently and bounded.
+
+use crate::Args;
+use futures::StreamExt;
+use gochat::client::{Client, Connection};
+use gochat::core::model::User;
+
+/// Register `n` users (`<prefix><i>`); returns their clients, in order.
+pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec<(Client, User)>> {
+    let api = args.api;
+    let results: Vec<_> = futures::stream::iter(0..n)
+        .map(|i| async move {
+            let mut c = Client::new(api);
+            let u = c
+                .register(&format!("{prefix}{i}"), "bench-password")
+                .await?;
+            Ok::<_, anyhow::Error>((c, u))
+        })
+        .buffered(args.concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Open a WebSocket per client into `room`, spread over the source addresses.
+pub async fn connect(
+    args: &Args,
+    clients: &[(Client, User)],
+    room: i64,
+) -> anyhow::Result<Vec<Connection>> {
+    let results: Vec<_> = futures::stream::iter(clients.iter().enumerate())
+        .map(|(i, (c, _))| async move {
+            let conn = match args.sources.get(i % args.sources.len().max(1)) {
+                Some(ip) => c.connect_ws_from(args.ws, room, *ip).await?,
+                None => c.connect_ws(args.ws, room).await?,
+            };
+            Ok::<_, anyhow::Error>(conn)
+        })
+        .buffered(args.concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
