@@ -72,6 +72,20 @@ pub fn print_config(args: &CommonArgs, config: &Config) -> anyhow::Result<bool> 
     Ok(args.print_config)
 }
 
+/// Lift this process's open-file limit as far as it can go: a connect server holds one
+/// descriptor per connection. As root the hard limit itself is raised (to the kernel's
+/// `fs.nr_open`); otherwise the soft limit goes up to the hard one.
+pub fn raise_fd_limit() -> u64 {
+    let wanted = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted).is_ok() {
+        return wanted;
+    }
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
 /// Log to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     tracing_subscriber::fmt()
@@ -79,6 +93,8 @@ pub fn init_tracing() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    let limit = raise_fd_limit();
+    tracing::debug!("open-file limit {limit}");
 }
 
 /// A URL a person can open for a listen address (an unspecified host becomes 127.0.0.1).

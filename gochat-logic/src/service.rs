@@ -31,6 +31,9 @@ pub struct Logic {
     queue: Arc<dyn Queue>,
     ids: Snowflake,
     passwords: Passwords,
+    /// One permit per core: argon2 is CPU- and memory-bound (19 MiB per hash by default), so
+    /// a burst of logins queues here instead of starting hundreds of hashes at once.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// Why the logic layer could not be built.
@@ -61,6 +64,9 @@ impl Logic {
         Ok(Self {
             ids: Snowflake::new(config.node_id),
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             config,
             store,
             sessions,
@@ -87,6 +93,7 @@ impl Logic {
 
     async fn hash(&self, password: &str) -> Result<String, Fault> {
         let (p, pw) = (self.passwords.clone(), password.to_owned());
+        let _permit = self.hashing.acquire().await.map_err(internal)?;
         tokio::task::spawn_blocking(move || p.hash(&pw))
             .await
             .map_err(internal)?
@@ -185,9 +192,12 @@ impl LogicService for Logic {
             password,
             record.password_hash.clone(),
         );
-        let verdict = tokio::task::spawn_blocking(move || p.verify(&pw, &stored))
-            .await
-            .map_err(internal)?;
+        let verdict = {
+            let _permit = self.hashing.acquire().await.map_err(internal)?;
+            tokio::task::spawn_blocking(move || p.verify(&pw, &stored))
+                .await
+                .map_err(internal)?
+        };
         match verdict {
             Verdict::Wrong => return Err(Fault::Rejected(BAD_LOGIN.into())),
             Verdict::Ok => {}

@@ -73,6 +73,16 @@ impl Client {
         }
     }
 
+    /// A client for another user that shares this one's REST connection (calls take turns
+    /// on it): many users, few sockets — a load generator's thousands of users.
+    pub fn sharing_connection(&self) -> Self {
+        Self {
+            rest: self.rest.clone(),
+            token: None,
+            user: None,
+        }
+    }
+
     /// The session token, once logged in.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()

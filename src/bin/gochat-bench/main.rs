@@ -100,7 +100,7 @@ pub enum Test {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Thousands of sockets: lift our own descriptor limit as far as the hard limit allows.
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    gochat::cli::raise_fd_limit();
     let report = match args.test.clone() {
         Test::Room {
             users,

@@ -33,11 +33,11 @@ pub struct Report {
     pub sends_per_s: f64,
     /// Send → receipt.
     pub latency_ms: Latency,
-    /// Server RSS before registering and connecting.
+    /// Server RSS with the users registered and logged in, before any connection.
     pub rss_before_kb: Option<u64>,
     /// Server RSS with every connection open.
     pub rss_after_kb: Option<u64>,
-    /// (after − before) / users: server memory per connection, user records included.
+    /// (after − before) / users: server memory per open, admitted connection.
     pub rss_per_conn_bytes: Option<u64>,
     /// Connections the server closed during the test.
     pub closed: u64,

@@ -208,10 +208,10 @@ pub async fn room(
         rate,
         ..Report::default()
     };
-    report.rss_before_kb = rss_kb(args.server_pid);
     let prefix = fresh_prefix(args);
     eprintln!("registering {n} users…");
     let clients = users::register(args, &prefix, n).await?;
+    report.rss_before_kb = rss_kb(args.server_pid);
     eprintln!("connecting {n} WebSockets…");
     let conns = users::connect(args, &clients, args.room).await?;
     let totals = Arc::new(Totals {
@@ -278,10 +278,10 @@ pub async fn private(
         rate,
         ..Report::default()
     };
-    report.rss_before_kb = rss_kb(args.server_pid);
     let prefix = fresh_prefix(args);
     eprintln!("registering {n} users…");
     let clients = users::register(args, &prefix, n).await?;
+    report.rss_before_kb = rss_kb(args.server_pid);
     eprintln!("connecting {n} WebSockets…");
     let conns = users::connect(args, &clients, args.room).await?;
     let totals = Arc::new(Totals {
@@ -347,10 +347,10 @@ pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
         users: n,
         ..Report::default()
     };
-    report.rss_before_kb = rss_kb(args.server_pid);
     let prefix = fresh_prefix(args);
     eprintln!("registering {n} users…");
     let clients = users::register(args, &prefix, n).await?;
+    report.rss_before_kb = rss_kb(args.server_pid);
     eprintln!("connecting {n} WebSockets…");
     let conns = users::connect(args, &clients, args.room).await?;
     let totals = Arc::new(Totals {

@@ -7,10 +7,15 @@ use gochat::core::model::User;
 
 /// Register `n` users (`<prefix><i>`); returns their clients, in order.
 pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec<(Client, User)>> {
-    let api = args.api;
+    // `concurrency` REST connections shared by all users, so that thousands of users do not
+    // hold thousands of idle HTTP sockets next to their WebSockets.
+    let pool: Vec<Client> = (0..args.concurrency.max(1))
+        .map(|_| Client::new(args.api))
+        .collect();
+    let pool = &pool;
     let results: Vec<_> = futures::stream::iter(0..n)
         .map(|i| async move {
-            let mut c = Client::new(api);
+            let mut c = pool[i % pool.len()].sharing_connection();
             let u = c
                 .register(&format!("{prefix}{i}"), "bench-password")
                 .await?;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The load-test table of docs/performance.md: the same gochat-bench runs against the ceiling
+# probe (../shared/ceiling, `fanout gochat`) and against our standalone server, one after the
+# other on this machine. Prints one JSON line per test and server. Loopback only.
+#   scripts/perf.sh                 # everything (~5 minutes)
+#   PERF_TESTS="room idle" scripts/perf.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests=${PERF_TESTS:-"room latency private idle"}
+cargo build --release --quiet --bin gochat --bin gochat-bench
+ceiling=../shared/ceiling/Cargo.toml
+[ -f "$ceiling" ] && cargo build --release --quiet --manifest-path "$ceiling" --target-dir target/ceiling
+bench=target/release/gochat-bench
+work=$(mktemp -d)
+server_pid=""
+stop() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+trap 'stop; rm -rf "$work"' EXIT
+
+start() { # which
+  case $1 in
+    ceiling) target/ceiling/release/fanout gochat --api 127.0.0.1:27070 --ws 127.0.0.1:27000 >"$work/ceiling.log" 2>&1 &
+             server_pid=$!; api=127.0.0.1:27070; ws=127.0.0.1:27000 ;;
+    ours) rm -rf "$work/data"
+          target/release/gochat --config benches/bench-server.toml --data-dir "$work/data" \
+            --api-addr 127.0.0.1:17070 --ws-addr 127.0.0.1:17000 --no-tcp >"$work/ours.log" 2>&1 &
+          server_pid=$!; api=127.0.0.1:17070; ws=127.0.0.1:17000 ;;
+  esac
+  for _ in $(seq 100); do curl -s -o /dev/null "http://$api/" && return 0; sleep 0.1; done
+  echo "server $1 did not start"; exit 1
+}
+
+run() { # which, then gochat-bench's test arguments
+  local which=$1; shift
+  start "$which"
+  "$bench" --api "$api" --ws "$ws" --server-pid "$server_pid" --label "$which" "$@" 2>/dev/null
+  stop
+}
+
+for t in $tests; do
+  for which in ceiling ours; do
+    [ "$which" = ceiling ] && [ ! -x target/ceiling/release/fanout ] && continue
+    case $t in
+      room) run "$which" room --users 2000 --messages 200 --senders 4 ;;
+      latency) run "$which" room --users 1000 --messages 200 --senders 1 --rate 20 ;;
+      private) run "$which" private --users 1000 --messages 20000 --senders 32 ;;
+      idle) run "$which" --concurrency 128 idle --users 15000 --secs 5 ;;
+    esac
+  done
+done
