@@ -1,15 +1,18 @@
-//! The WebSocket transport: `/ws` upgrade, the auth frame, then a reader task and the
-//! writer loop (fastwebsockets' `read_frame` is not cancel-safe, so reading never sits in a
-//! `select!`; it has a task of its own).
+//! The WebSocket transport: `/ws` upgrade (fastwebsockets' handshake), the auth frame, then a
+//! reader task (our sans-IO frame decoder over a small buffer) and the writer loop of
+//! pre-encoded frames.
 
 use crate::admission::{BAD_AUTH, admit, release};
 use crate::channel::{Channel, CloseReason, Framing};
 use crate::server::Inner;
 use crate::writer::{self, LastSeen, Liveness, Wire};
 use bytes::Bytes;
-use fastwebsockets::{OpCode, Role, WebSocketError, WebSocketRead, upgrade};
+use bytes::BytesMut;
+use fastwebsockets::upgrade;
 use gochat_core::protocol::auth::decode_auth;
-use gochat_core::protocol::ws::{self as frames, close};
+use gochat_core::protocol::ws::{
+    self as frames, ClientFrame, WsFrameError, close, decode_client_frame, opcode,
+};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -17,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::io::{AsyncWriteExt, ReadHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
@@ -75,23 +78,64 @@ pub(crate) async fn handle(
     Ok(resp.map(|_| Full::default()))
 }
 
+/// Reads whole client frames with a buffer sized to what is in flight: a few hundred bytes
+/// while idle (fastwebsockets' own reader keeps 8 KiB per connection).
+struct FrameReader {
+    r: ReadHalf<Upgraded>,
+    buf: BytesMut,
+    max_payload: usize,
+}
+
+/// Bytes asked of the socket per read while nothing bigger is pending.
+const READ_CHUNK: usize = 256;
+
+enum ReadError {
+    Closed,
+    Frame(WsFrameError),
+}
+
+impl FrameReader {
+    async fn next(&mut self) -> Result<ClientFrame, ReadError> {
+        loop {
+            match decode_client_frame(&mut self.buf, self.max_payload) {
+                Ok(Some(f)) => {
+                    // Give back a buffer grown for a big frame once it is drained.
+                    if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(f);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ReadError::Frame(e)),
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+                self.buf.reserve(READ_CHUNK);
+            }
+            match self.r.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Err(ReadError::Closed),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
 /// One connection from handshake to close.
 async fn session(io: Upgraded, inner: &Arc<Inner>) {
     let (r, mut w) = tokio::io::split(io);
-    // Outbound frames are pre-encoded bytes written straight to `w`; fastwebsockets only
-    // parses (and unmasks) inbound frames, so its write half is a sink that is never used.
-    let (mut rd, _) = fastwebsockets::after_handshake_split(r, tokio::io::sink(), Role::Server);
-    // fastwebsockets refuses payloads >= the limit; ours is inclusive.
-    rd.set_max_message_size(inner.config.max_frame_bytes + 1);
-    rd.set_auto_pong(false);
-    rd.set_auto_close(false);
-
-    let first = tokio::time::timeout(inner.config.auth_timeout(), first_text(&mut rd)).await;
+    // Outbound frames are pre-encoded bytes written straight to `w`; inbound ones are
+    // decoded by our sans-IO decoder.
+    let mut inbound = FrameReader {
+        r,
+        buf: BytesMut::new(),
+        max_payload: inner.config.max_frame_bytes,
+    };
+    let first = tokio::time::timeout(inner.config.auth_timeout(), first_text(&mut inbound)).await;
     let auth = match first {
         Ok(Ok(Some(text))) => decode_auth(&text).map_err(|_| BAD_AUTH),
         Ok(Ok(None)) => return, // closed before authenticating
-        Ok(Err(WebSocketError::FrameTooLarge)) => Err(TOO_BIG),
-        Ok(Err(_)) => return,
+        Ok(Err(ReadError::Frame(WsFrameError::TooBig(_)))) => Err(TOO_BIG),
+        Ok(Err(ReadError::Frame(_))) => Err(PROTOCOL_ERROR),
+        Ok(Err(ReadError::Closed)) => return,
         Err(_) => Err(CloseReason {
             code: close::POLICY,
             reason: "no auth frame in time",
@@ -113,7 +157,7 @@ async fn session(io: Upgraded, inner: &Arc<Inner>) {
     };
 
     let last_seen = Arc::new(LastSeen::default());
-    let reader = tokio::spawn(read_loop(rd, ch.clone(), last_seen.clone()));
+    let reader = tokio::spawn(read_loop(inbound, ch.clone(), last_seen.clone()));
     let live = Liveness {
         ping_every: inner.config.ping_interval(),
         idle_timeout: inner.config.idle_timeout(),
@@ -138,17 +182,20 @@ const TOO_BIG: CloseReason = CloseReason {
     reason: "frame over the size limit",
 };
 
-/// The first text frame's payload; `None` if the peer closed first.
-async fn first_text(
-    rd: &mut WebSocketRead<ReadHalf<Upgraded>>,
-) -> Result<Option<Vec<u8>>, WebSocketError> {
+/// Close reason for bytes that are not a valid client frame.
+const PROTOCOL_ERROR: CloseReason = CloseReason {
+    code: 1002,
+    reason: "malformed frame",
+};
+
+/// The first complete text message's payload (an unfragmented text frame); `None` if the
+/// peer closed first.
+async fn first_text(inbound: &mut FrameReader) -> Result<Option<Bytes>, ReadError> {
     loop {
-        let frame = rd
-            .read_frame::<_, WebSocketError>(&mut |_| async { Ok(()) })
-            .await?;
+        let frame = inbound.next().await?;
         match frame.opcode {
-            OpCode::Text => return Ok(Some(frame.payload.to_vec())),
-            OpCode::Close => return Ok(None),
+            opcode::TEXT => return Ok(Some(frame.payload)),
+            opcode::CLOSE => return Ok(None),
             _ => {}
         }
     }
@@ -157,21 +204,14 @@ async fn first_text(
 /// Read until the peer closes or errs. Every frame counts as a sign of life; pings are
 /// answered through the writer; later text frames (including a second auth frame) are
 /// ignored: gochat's clients send nothing else over the WebSocket.
-async fn read_loop(
-    mut rd: WebSocketRead<ReadHalf<Upgraded>>,
-    ch: Arc<Channel>,
-    last_seen: Arc<LastSeen>,
-) {
+async fn read_loop(mut inbound: FrameReader, ch: Arc<Channel>, last_seen: Arc<LastSeen>) {
     loop {
-        match rd
-            .read_frame::<_, WebSocketError>(&mut |_| async { Ok(()) })
-            .await
-        {
+        match inbound.next().await {
             Ok(frame) => {
                 last_seen.touch();
                 match frame.opcode {
-                    OpCode::Ping => ch.push(frames::pong_frame(&frame.payload)),
-                    OpCode::Close => {
+                    opcode::PING => ch.push(frames::pong_frame(&frame.payload)),
+                    opcode::CLOSE => {
                         ch.close(CloseReason {
                             code: close::NORMAL,
                             reason: "",
@@ -181,12 +221,16 @@ async fn read_loop(
                     _ => {}
                 }
             }
-            Err(WebSocketError::FrameTooLarge) => {
+            Err(ReadError::Frame(WsFrameError::TooBig(_))) => {
                 ch.close(TOO_BIG);
                 return;
             }
-            Err(e) => {
-                tracing::debug!("ws: user {} read ended: {e}", ch.user_id);
+            Err(ReadError::Frame(e)) => {
+                tracing::debug!("ws: user {}: {e}", ch.user_id);
+                ch.close(PROTOCOL_ERROR);
+                return;
+            }
+            Err(ReadError::Closed) => {
                 ch.close(CloseReason {
                     code: close::NORMAL,
                     reason: "",

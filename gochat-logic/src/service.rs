@@ -5,7 +5,7 @@ use crate::token::new_token;
 use async_trait::async_trait;
 use gochat_core::config::LogicConfig;
 use gochat_core::ids::Snowflake;
-use gochat_core::model::{Delivery, NO_ROOM, Presence, RoomId, Target, User};
+use gochat_core::model::{Delivery, NO_ROOM, Presence, RoomId, Target, User, UserId};
 use gochat_core::protocol::push::{
     ChatMessage, OP_PRIVATE, OP_ROOM, encode_count, encode_message, encode_roster,
 };
@@ -19,6 +19,9 @@ pub const NAME_TAKEN: &str = "this user name already have , please login !!!";
 /// gochat's message for a failed login.
 pub const BAD_LOGIN: &str = "no this user or password error!";
 
+/// Most recipient names kept in memory (about 64 MiB at the bound).
+const NAME_CACHE_MAX: usize = 1_000_000;
+
 /// The password gochat's demo users ship with.
 const DEMO_PASSWORD: &str = "111111";
 
@@ -31,6 +34,9 @@ pub struct Logic {
     queue: Arc<dyn Queue>,
     ids: Snowflake,
     passwords: Passwords,
+    /// Names of users looked up as recipients, by id. A user's id and name never change, so
+    /// entries never go stale; the map is cleared when it reaches [`NAME_CACHE_MAX`].
+    names: dashmap::DashMap<UserId, String>,
     /// One permit per core: argon2 is CPU- and memory-bound (19 MiB per hash by default), so
     /// a burst of logins queues here instead of starting hundreds of hashes at once.
     hashing: tokio::sync::Semaphore,
@@ -64,6 +70,7 @@ impl Logic {
         Ok(Self {
             ids: Snowflake::new(config.node_id),
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
+            names: dashmap::DashMap::new(),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -89,6 +96,25 @@ impl Logic {
             }
         }
         Ok(())
+    }
+
+    /// A user by id, from the name cache or the store (a private message must not cost a
+    /// database round trip).
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, Fault> {
+        if let Some(name) = self.names.get(&id) {
+            return Ok(Some(User {
+                id,
+                name: name.clone(),
+            }));
+        }
+        let user = self.store.user_by_id(id).await.map_err(internal)?;
+        if let Some(u) = &user {
+            if self.names.len() >= NAME_CACHE_MAX {
+                self.names.clear();
+            }
+            self.names.insert(u.id, u.name.clone());
+        }
+        Ok(user)
     }
 
     async fn hash(&self, password: &str) -> Result<String, Fault> {
@@ -257,12 +283,7 @@ impl LogicService for Logic {
     async fn push(&self, req: PushRequest) -> Result<(), Fault> {
         let from = self.session(&req.token).await?;
         self.check_msg(&req.msg)?;
-        let Some(to) = self
-            .store
-            .user_by_id(req.to_user_id)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(to) = self.user_by_id(req.to_user_id).await? else {
             return Err(Fault::Rejected(format!(
                 "no user with id {}",
                 req.to_user_id
