@@ -5,6 +5,10 @@
 //! cargo run --features distributed --bin gochat-api -- --config cluster.toml --api-addr 0.0.0.0:7070
 //! ```
 
+/// See the `mimalloc` entry in Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use gochat::Layers;
 use gochat::cli::{ClusterArgs, CommonArgs};

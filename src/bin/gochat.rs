@@ -6,6 +6,10 @@
 //! cargo run --release -- --help
 //! ```
 
+/// See the `mimalloc` entry in Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use gochat::Server;
 use gochat::cli::{self, CommonArgs};
