@@ -2,7 +2,7 @@
 //!
 //! - `broadcast`: one room push to every channel, each frame then taken off its queue (the
 //!   writer's part), while 2 threads keep adding and removing channels in other rooms.
-//! - `churn`: 2 threads each add and remove 2 000 channels while another pushes to the room.
+//! - `churn`: 2 threads each add and remove 200 channels while another pushes to the room.
 //!
 //! `cargo bench --bench buckets`; results and the conclusion in docs/performance.md.
 
@@ -100,7 +100,7 @@ fn churn(c: &mut Criterion) {
     g.sample_size(10)
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(300));
-    const OPS: u64 = 2_000;
+    const OPS: u64 = 200;
     g.throughput(Throughput::Elements(2 * OPS));
     let payload = Bytes::from_static(b"{}");
     for n in CHANNELS {

@@ -7,7 +7,8 @@
 #   scripts/cluster.sh down     stop exactly what `up` started
 #
 # State (config, logs, pid file, SQLite data) lives in $GOCHAT_CLUSTER_DIR (default
-# target/cluster). Ports are picked free at `up`.
+# target/cluster). Ports are picked free at `up`. GOCHAT_CLUSTER_BENCH=1 makes password
+# hashing cheap, for load tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=${GOCHAT_CLUSTER_DIR:-target/cluster}
@@ -97,6 +98,10 @@ data_dir = "$state/data"
 [api]
 site = false
 TOML
+  # Load tests (docs/performance.md) measure delivery, not password hashing.
+  if [ -n "${GOCHAT_CLUSTER_BENCH:-}" ]; then
+    printf '\n[logic]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\n[connect]\nchannel_queue = 8192\n' >>"$state/cluster.toml"
+  fi
   local cfg=(--config "$state/cluster.toml")
   local ws1 ws2 api tcp1 tcp2
   ws1=$(free_port); ws2=$(free_port); api=$(free_port)

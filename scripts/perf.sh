@@ -2,12 +2,13 @@
 # The load-test table of docs/performance.md: the same gochat-bench runs against the ceiling
 # probe (../shared/ceiling, `fanout gochat`) and against our standalone server, one after the
 # other on this machine. Prints one JSON line per test and server. Loopback only.
-#   scripts/perf.sh                 # everything (~5 minutes)
+#   scripts/perf.sh                 # everything (~6 minutes)
 #   PERF_TESTS="room idle" scripts/perf.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=${PERF_TESTS:-"room latency private idle"}
+tests=${PERF_TESTS:-"room latency private idle distributed"}
 cargo build --release --quiet --bin gochat --bin gochat-bench
+cargo build --release --quiet --features distributed --bins
 ceiling=../shared/ceiling/Cargo.toml
 [ -f "$ceiling" ] && cargo build --release --quiet --manifest-path "$ceiling" --target-dir target/ceiling
 bench=target/release/gochat-bench
@@ -39,7 +40,23 @@ run() { # which, then gochat-bench's test arguments
   stop
 }
 
+cluster_room() { # the room test against a local cluster of separate processes (release)
+  export GOCHAT_CLUSTER_DIR="$work/cluster" GOCHAT_CLUSTER_BENCH=1
+  scripts/cluster.sh up >/dev/null
+  local capi cws
+  capi=$(awk '/^api:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")
+  cws=$(awk '/^websocket:/ {sub("ws://", "", $2); sub("/ws", "", $2); print $2}' "$GOCHAT_CLUSTER_DIR/urls")
+  "$bench" --api "$capi" --ws "$cws" --label distributed room "$@" 2>/dev/null || true
+  scripts/cluster.sh down >/dev/null
+}
+
 for t in $tests; do
+  if [ "$t" = distributed ]; then
+    # Standalone and distributed in the same run: the ratio is what is reported.
+    run ours room --users 2000 --messages 200 --senders 4
+    cluster_room --users 2000 --messages 200 --senders 4
+    continue
+  fi
   for which in ceiling ours; do
     [ "$which" = ceiling ] && [ ! -x target/ceiling/release/fanout ] && continue
     case $t in

@@ -76,7 +76,8 @@ pub struct ConnectConfig {
     pub server_id: String,
     /// WebSocket listen address (path `/ws`). Default `0.0.0.0:7000`.
     pub ws_addr: SocketAddr,
-    /// Number of buckets connections are sharded over (fixed at start). Default 32.
+    /// Number of buckets connections are sharded over (fixed at start). Default 64: the
+    /// bucket-sharding benches in docs/performance.md.
     pub buckets: usize,
     /// Frames queued per connection before it counts as a slow consumer and is closed with
     /// 1013. Default 1 024.
@@ -110,7 +111,7 @@ impl Default for ConnectConfig {
         Self {
             server_id: "connect-1".into(),
             ws_addr: ([0, 0, 0, 0], 7000).into(),
-            buckets: 32,
+            buckets: 64,
             channel_queue: 1024,
             max_frame_bytes: 512,
             tcp_addrs: vec![([0, 0, 0, 0], 7001).into()],
