@@ -184,6 +184,40 @@ fn finish(
     report.latency_ms = Latency::of(lat);
 }
 
+/// Registered users, each admitted on its own WebSocket with a receiver task.
+struct Crowd {
+    clients: Vec<(Client, gochat::core::model::User)>,
+    totals: Arc<Totals>,
+    tallies: Vec<Arc<Mutex<Tally>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Register `n` users, connect them all to the room, wait until each is admitted; records
+/// the server's memory before and after connecting. Receivers expect message ids `0..ids`.
+async fn crowd(args: &Args, n: usize, ids: u64, report: &mut Report) -> anyhow::Result<Crowd> {
+    let prefix = fresh_prefix(args);
+    eprintln!("registering {n} users…");
+    let clients = users::register(args, &prefix, n).await?;
+    report.rss_before_kb = rss_kb(args.server_pid);
+    eprintln!("connecting {n} WebSockets…");
+    let conns = users::connect(args, &clients, args.room).await?;
+    let totals = Arc::new(Totals {
+        delivered: 0.into(),
+        admitted: 0.into(),
+        closed: 0.into(),
+        last_delivery_us: 0.into(),
+    });
+    let (tallies, tasks) = spawn_receivers(conns, ids, n, &totals);
+    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
+    report.rss_after_kb = rss_kb(args.server_pid);
+    Ok(Crowd {
+        clients,
+        totals,
+        tallies,
+        tasks,
+    })
+}
+
 /// Pace `k`-th message of a sender so the whole run approaches `rate` messages/s.
 async fn pace(start: Instant, k: u64, senders: usize, rate: u64) {
     if rate > 0 {
@@ -208,21 +242,12 @@ pub async fn room(
         rate,
         ..Report::default()
     };
-    let prefix = fresh_prefix(args);
-    eprintln!("registering {n} users…");
-    let clients = users::register(args, &prefix, n).await?;
-    report.rss_before_kb = rss_kb(args.server_pid);
-    eprintln!("connecting {n} WebSockets…");
-    let conns = users::connect(args, &clients, args.room).await?;
-    let totals = Arc::new(Totals {
-        delivered: 0.into(),
-        admitted: 0.into(),
-        closed: 0.into(),
-        last_delivery_us: 0.into(),
-    });
-    let (tallies, tasks) = spawn_receivers(conns, m as u64, n, &totals);
-    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
-    report.rss_after_kb = rss_kb(args.server_pid);
+    let Crowd {
+        clients,
+        totals,
+        tallies,
+        tasks,
+    } = crowd(args, n, m as u64, &mut report).await?;
     report.expected = (n * m) as u64;
 
     let sent = Arc::new(AtomicU64::new(0));
@@ -278,21 +303,12 @@ pub async fn private(
         rate,
         ..Report::default()
     };
-    let prefix = fresh_prefix(args);
-    eprintln!("registering {n} users…");
-    let clients = users::register(args, &prefix, n).await?;
-    report.rss_before_kb = rss_kb(args.server_pid);
-    eprintln!("connecting {n} WebSockets…");
-    let conns = users::connect(args, &clients, args.room).await?;
-    let totals = Arc::new(Totals {
-        delivered: 0.into(),
-        admitted: 0.into(),
-        closed: 0.into(),
-        last_delivery_us: 0.into(),
-    });
-    let (tallies, tasks) = spawn_receivers(conns, m as u64, n, &totals);
-    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
-    report.rss_after_kb = rss_kb(args.server_pid);
+    let Crowd {
+        clients,
+        totals,
+        tallies,
+        tasks,
+    } = crowd(args, n, m as u64, &mut report).await?;
     report.expected = m as u64;
 
     let sent = Arc::new(AtomicU64::new(0));
@@ -347,20 +363,7 @@ pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
         users: n,
         ..Report::default()
     };
-    let prefix = fresh_prefix(args);
-    eprintln!("registering {n} users…");
-    let clients = users::register(args, &prefix, n).await?;
-    report.rss_before_kb = rss_kb(args.server_pid);
-    eprintln!("connecting {n} WebSockets…");
-    let conns = users::connect(args, &clients, args.room).await?;
-    let totals = Arc::new(Totals {
-        delivered: 0.into(),
-        admitted: 0.into(),
-        closed: 0.into(),
-        last_delivery_us: 0.into(),
-    });
-    let (_tallies, tasks) = spawn_receivers(conns, 0, n, &totals);
-    wait_admitted(&clients[0].0, args.room, n, &totals).await?;
+    let Crowd { totals, tasks, .. } = crowd(args, n, 0, &mut report).await?;
     eprintln!("holding {n} connections for {secs}s…");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     report.rss_after_kb = rss_kb(args.server_pid);
