@@ -43,6 +43,28 @@ pub struct Report {
     pub closed: u64,
 }
 
+impl Report {
+    /// A report for one test with its settings, measurements to come.
+    pub fn new(
+        test: &'static str,
+        label: &str,
+        users: usize,
+        messages: usize,
+        senders: usize,
+        rate: u64,
+    ) -> Self {
+        Self {
+            test,
+            label: label.to_owned(),
+            users,
+            messages,
+            senders,
+            rate,
+            ..Self::default()
+        }
+    }
+}
+
 /// End-to-end latency percentiles, send → receipt, in milliseconds.
 #[derive(Debug, Default, Serialize)]
 pub struct Latency {

@@ -233,15 +233,7 @@ pub async fn room(
     senders: usize,
     rate: u64,
 ) -> anyhow::Result<Report> {
-    let mut report = Report {
-        test: "room",
-        label: args.label.clone(),
-        users: n,
-        messages: m,
-        senders,
-        rate,
-        ..Report::default()
-    };
+    let mut report = Report::new("room", &args.label, n, m, senders, rate);
     let Crowd {
         clients,
         totals,
@@ -294,15 +286,7 @@ pub async fn private(
     senders: usize,
     rate: u64,
 ) -> anyhow::Result<Report> {
-    let mut report = Report {
-        test: "private",
-        label: args.label.clone(),
-        users: n,
-        messages: m,
-        senders,
-        rate,
-        ..Report::default()
-    };
+    let mut report = Report::new("private", &args.label, n, m, senders, rate);
     let Crowd {
         clients,
         totals,
@@ -357,12 +341,7 @@ pub async fn private(
 }
 
 pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
-    let mut report = Report {
-        test: "idle",
-        label: args.label.clone(),
-        users: n,
-        ..Report::default()
-    };
+    let mut report = Report::new("idle", &args.label, n, 0, 0, 0);
     let Crowd { totals, tasks, .. } = crowd(args, n, 0, &mut report).await?;
     eprintln!("holding {n} connections for {secs}s…");
     tokio::time::sleep(Duration::from_secs(secs)).await;
