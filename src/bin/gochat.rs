@@ -92,7 +92,9 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|a| format!("  tcp {a}"))
             .collect();
-        println!("  api {api}  websocket ws://{ws}/ws{tcp}{site}");
+        // The WebSocket URL as a client on this machine would dial it (not 0.0.0.0).
+        let ws_url = cli::url_for(ws).replacen("http://", "ws://", 1);
+        println!("  api {api}  websocket {ws_url}ws{tcp}{site}");
     }
     cli::shutdown_signal().await;
     tracing::info!("shutting down");
