@@ -5,6 +5,7 @@ use crate::Args;
 use crate::report::{Latency, Report, rss_kb};
 use crate::users;
 use gochat::client::{Client, Connection, Event};
+use gochat::core::model::User;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -186,7 +187,7 @@ fn finish(
 
 /// Registered users, each admitted on its own WebSocket with a receiver task.
 struct Crowd {
-    clients: Vec<(Client, gochat::core::model::User)>,
+    clients: Vec<(Client, User)>,
     totals: Arc<Totals>,
     tallies: Vec<Arc<Mutex<Tally>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -226,6 +227,64 @@ async fn pace(start: Instant, k: u64, senders: usize, rate: u64) {
     }
 }
 
+/// Send `m` messages (ids `0..m`) from `senders` tasks at `rate`, each through
+/// `send(sender, id, text)` which says whether the server took it; wait until the crowd has
+/// received them (or gone quiet) and fill in the report.
+async fn drive<F, Fut>(
+    report: &mut Report,
+    crowd: Crowd,
+    senders: usize,
+    rate: u64,
+    send: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Arc<Vec<(Client, User)>>, usize, usize, String) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let Crowd {
+        clients,
+        totals,
+        tallies,
+        tasks,
+    } = crowd;
+    let clients = Arc::new(clients);
+    let (m, senders) = (report.messages, senders.max(1));
+    let sent = Arc::new(AtomicU64::new(0));
+    let first = now_us();
+    let start = Instant::now();
+    let per = m.div_ceil(senders);
+    let jobs: Vec<_> = (0..senders)
+        .map(|s| {
+            let (clients, sent) = (clients.clone(), sent.clone());
+            tokio::spawn(async move {
+                for k in 0..per {
+                    let id = s * per + k;
+                    if id >= m {
+                        break;
+                    }
+                    pace(start, k as u64, senders, rate).await;
+                    if send(clients.clone(), s, id, format!("{id}:{}", now_us())).await {
+                        sent.fetch_add(1, Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_delivered(report.expected, &sent, m as u64, &totals).await;
+    jobs.iter().for_each(|j| j.abort());
+    finish(report, &tallies, &totals, first, sent.load(Relaxed));
+    tasks.iter().for_each(|t| t.abort());
+    Ok(())
+}
+
+/// A cheap, deterministic scramble of a message id (SplitMix64's finaliser).
+fn mix(id: usize) -> usize {
+    let mut x = id as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) as usize
+}
+
 pub async fn room(
     args: &Args,
     n: usize,
@@ -234,48 +293,20 @@ pub async fn room(
     rate: u64,
 ) -> anyhow::Result<Report> {
     let mut report = Report::new("room", &args.label, n, m, senders, rate);
-    let Crowd {
-        clients,
-        totals,
-        tallies,
-        tasks,
-    } = crowd(args, n, m as u64, &mut report).await?;
+    let crowd = crowd(args, n, m as u64, &mut report).await?;
     report.expected = (n * m) as u64;
-
-    let sent = Arc::new(AtomicU64::new(0));
-    let first = now_us();
-    let start = Instant::now();
-    let per = m.div_ceil(senders.max(1));
     let room = args.room;
-    let mut jobs = Vec::new();
-    for s in 0..senders.max(1) {
-        let client = clients[s % clients.len()].0.clone();
-        let sent = sent.clone();
-        jobs.push(tokio::spawn(async move {
-            for k in 0..per {
-                let id = s * per + k;
-                if id >= m {
-                    break;
-                }
-                pace(start, k as u64, senders, rate).await;
-                if client
-                    .send_room(room, &format!("{id}:{}", now_us()))
-                    .await
-                    .is_ok()
-                {
-                    sent.fetch_add(1, Relaxed);
-                }
-            }
-        }));
-    }
-    wait_delivered(report.expected, &sent, m as u64, &totals).await;
-    for j in jobs {
-        j.abort();
-    }
-    finish(&mut report, &tallies, &totals, first, sent.load(Relaxed));
-    for t in tasks {
-        t.abort();
-    }
+    drive(
+        &mut report,
+        crowd,
+        senders,
+        rate,
+        move |clients, s, _, text| async move {
+            let sender = &clients[s % clients.len()].0;
+            sender.send_room(room, &text).await.is_ok()
+        },
+    )
+    .await?;
     Ok(report)
 }
 
@@ -287,56 +318,25 @@ pub async fn private(
     rate: u64,
 ) -> anyhow::Result<Report> {
     let mut report = Report::new("private", &args.label, n, m, senders, rate);
-    let Crowd {
-        clients,
-        totals,
-        tallies,
-        tasks,
-    } = crowd(args, n, m as u64, &mut report).await?;
-    report.expected = m as u64;
-
-    let sent = Arc::new(AtomicU64::new(0));
-    let first = now_us();
-    let start = Instant::now();
-    let per = m.div_ceil(senders.max(1));
-    let clients = Arc::new(clients);
-    let room = args.room;
-    let mut jobs = Vec::new();
-    for s in 0..senders.max(1) {
-        let (clients, sent) = (clients.clone(), sent.clone());
-        jobs.push(tokio::spawn(async move {
-            // A cheap deterministic spread of (from, to) pairs, never to oneself.
-            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (s as u64 + 1);
-            for k in 0..per {
-                let id = s * per + k;
-                if id >= m {
-                    break;
-                }
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let from = (s + k * senders) % clients.len();
-                let to = (from + 1 + (x as usize % (clients.len() - 1).max(1))) % clients.len();
-                pace(start, k as u64, senders, rate).await;
-                let (c, to_user) = (&clients[from].0, &clients[to].1);
-                if c.send_private(to_user.id, room, &format!("{id}:{}", now_us()))
-                    .await
-                    .is_ok()
-                {
-                    sent.fetch_add(1, Relaxed);
-                }
-            }
-        }));
-    }
-    wait_delivered(report.expected, &sent, m as u64, &totals).await;
-    for j in jobs {
-        j.abort();
-    }
-    finish(&mut report, &tallies, &totals, first, sent.load(Relaxed));
+    let crowd = crowd(args, n, m as u64, &mut report).await?;
     // Every private message has one recipient: a duplicate is the same id twice anywhere.
-    for t in tasks {
-        t.abort();
-    }
+    report.expected = m as u64;
+    let room = args.room;
+    drive(
+        &mut report,
+        crowd,
+        senders,
+        rate,
+        move |clients, _, id, text| async move {
+            // Senders take turns by id; the recipient is a scrambled other user, never oneself.
+            let len = clients.len();
+            let from = id % len;
+            let to = (from + 1 + mix(id) % (len - 1).max(1)) % len;
+            let (c, to_user) = (&clients[from].0, &clients[to].1);
+            c.send_private(to_user.id, room, &text).await.is_ok()
+        },
+    )
+    .await?;
     Ok(report)
 }
 
