@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
-    gochat::cli::shutdown_signal().await;
+    tokio::signal::ctrl_c().await.ok();
     app.abort();
     if let Ok(server) = Arc::try_unwrap(server) {
         server.shutdown().await;

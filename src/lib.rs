@@ -15,13 +15,16 @@
 //! ```
 //!
 //! Each layer is its own crate, re-exported here: [`core`], [`logic`], [`task`],
-//! [`connect`], [`api`].
+//! [`connect`], [`api`]. Features: `client` (on by default) adds `gochat::client`, a Rust
+//! client; `sqlite` (on by default) the embedded store; `cli` (on by default) the `gochat`
+//! binary; `distributed` the Redis and etcd backends and the four layer binaries.
 
-pub mod cli;
+mod budget;
+#[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "distributed")]
 mod cluster;
-mod layers;
+mod layer;
 mod server;
 
 pub use gochat_api as api;
@@ -30,7 +33,7 @@ pub use gochat_core as core;
 pub use gochat_core::Config;
 pub use gochat_logic as logic;
 pub use gochat_task as task;
-pub use layers::Layers;
+pub use layer::Layers;
 pub use server::{Error, Server, ServerBuilder};
 
 /// The README's code blocks, compiled as doc tests so the quick start cannot rot.

@@ -1,26 +1,21 @@
 //! [`Server`]: any subset of gochat's layers in this process, on whichever backends you give
 //! it — all four on the embedded defaults is the standalone gochat.
 
-use crate::layers::Layers;
-use gochat_api::{Api, PageConfig};
+use crate::layer::Layers;
+use crate::layer::api::ApiHandle;
+use crate::layer::connect::ConnectHandle;
+use crate::layer::logic::{LogicBackends, LogicHandle};
+use crate::layer::task::TaskHandle;
 use gochat_connect::Connect;
-use gochat_core::model::DEFAULT_ROOM;
-use gochat_core::registry::{Instance, Kind};
 use gochat_core::{
     Config, LocalTransport, MemoryQueue, MemoryRegistry, MemorySessions, Peers, Queue, Registry,
-    Sessions, SqliteStore, Store, Transport,
+    Sessions, Store, Transport,
 };
 use gochat_logic::Logic;
-use gochat_task::Task;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-/// How long a starting connect server waits for a logic instance to appear.
-const WAIT_FOR_LOGIC: Duration = Duration::from_secs(30);
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +39,10 @@ pub enum Error {
     /// A connect server found no logic instance to register with.
     #[error("no logic instance answered within {0:?}")]
     NoLogic(Duration),
+    /// The logic layer runs here but no store was given and the embedded one is compiled
+    /// out (the `sqlite` feature is off).
+    #[error("the logic layer needs a store: enable the `sqlite` feature or call .store(…)")]
+    NoStore,
 }
 
 /// Configures and starts a [`Server`]. Every backend defaults to the embedded one; a
@@ -59,32 +58,23 @@ pub struct ServerBuilder {
     pub(crate) transport: Option<Arc<dyn Transport>>,
 }
 
-/// Running layers.
+/// Running layers. [`Server::shutdown`] stops all of them, and what they started.
 pub struct Server {
-    api_addr: Option<SocketAddr>,
-    ws_addr: Option<SocketAddr>,
-    tcp_addrs: Vec<SocketAddr>,
-    site_addr: Option<SocketAddr>,
-    /// Stops the edges first (api, connect: they still need logic to release connections).
-    edge_shutdown: CancellationToken,
-    /// Then the core (logic's RPC service, task, the presence reconciler).
-    core_shutdown: CancellationToken,
-    api: Option<Api>,
-    connect: Option<Connect>,
-    core_tasks: TaskTracker,
-    logic: Option<Arc<Logic>>,
+    api: Option<ApiHandle>,
+    connect: Option<ConnectHandle>,
+    task: Option<TaskHandle>,
+    logic: Option<LogicHandle>,
     registry: Arc<dyn Registry>,
-    /// What this process put in the registry, taken out again at shutdown.
-    registered: Vec<(Kind, String)>,
+    transport: Arc<dyn Transport>,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })
 }
 
-fn local_addr(l: &TcpListener) -> Result<SocketAddr, Error> {
+pub(crate) fn local_addr(l: &TcpListener) -> Result<SocketAddr, Error> {
     Ok(l.local_addr().map_err(gochat_core::Error::Io)?)
 }
 
@@ -101,7 +91,7 @@ impl ServerBuilder {
         self
     }
 
-    /// The user store. Default: [`SqliteStore`] in `config.store.data_dir`.
+    /// The user store. Default: `SqliteStore` in `config.store.data_dir`.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -132,182 +122,95 @@ impl ServerBuilder {
         self
     }
 
+    fn open_store(&mut self) -> Result<Arc<dyn Store>, Error> {
+        if let Some(s) = self.store.take() {
+            return Ok(s);
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let path = self.config.store.sqlite_path();
+            Ok(Arc::new(gochat_core::SqliteStore::open(&path)?))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Err(Error::NoStore)
+    }
+
     /// Open the backends, bind every listener of the chosen layers and start serving.
-    pub async fn start(self) -> Result<Server, Error> {
-        let cfg = self.config;
+    pub async fn start(mut self) -> Result<Server, Error> {
+        self.config.validate()?;
+        if let Some(limit) = gochat_core::net::descriptor_limit() {
+            crate::budget::fit(&mut self.config, self.layers, limit);
+        }
         let layers = self.layers;
         let in_process = self.transport.is_none();
         let sessions = self
             .sessions
+            .clone()
             .unwrap_or_else(|| Arc::new(MemorySessions::new()));
         let queue = self
             .queue
-            .unwrap_or_else(|| Arc::new(MemoryQueue::new(&cfg.queue)));
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryQueue::new(&self.config.queue)));
         let registry = self
             .registry
+            .clone()
             .unwrap_or_else(|| Arc::new(MemoryRegistry::new()));
         let transport = self
             .transport
+            .clone()
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
-        let edge_shutdown = CancellationToken::new();
-        let core_shutdown = CancellationToken::new();
-        let core_tasks = TaskTracker::new();
-        let mut registered = Vec::new();
-
-        let logic = if layers.logic {
-            let store = match self.store {
-                Some(s) => s,
-                None => Arc::new(SqliteStore::open(&cfg.store.sqlite_path())?),
-            };
-            let logic = Arc::new(Logic::new(
-                cfg.logic.clone(),
-                store,
-                sessions.clone(),
-                queue.clone(),
-            )?);
-            if cfg.logic.demo_users {
-                logic.ensure_demo_users().await?;
+        let store = match layers.logic {
+            true => Some(self.open_store()?),
+            false => None,
+        };
+        let cfg = &self.config;
+        let logic = match store {
+            Some(store) => {
+                let backends = LogicBackends {
+                    store,
+                    sessions: sessions.clone(),
+                    queue: queue.clone(),
+                    registry: registry.clone(),
+                    transport: transport.clone(),
+                };
+                Some(crate::layer::logic::start(cfg, backends, in_process).await?)
             }
-            let bind = if in_process {
-                cfg.logic.instance_id.clone()
-            } else {
-                cfg.logic.rpc_addr.to_string()
-            };
-            let addr = transport
-                .serve_logic(&bind, logic.clone(), core_shutdown.clone())
-                .await?;
-            let id = cfg.logic.instance_id.clone();
-            registry
-                .register(Instance {
-                    kind: Kind::Logic,
-                    id: id.clone(),
-                    addr,
-                })
-                .await?;
-            registered.push((Kind::Logic, id));
-            core_tasks.spawn(gochat_logic::reconcile_presence(
-                registry.clone(),
-                sessions.clone(),
-                core_shutdown.clone(),
-            ));
-            Some(logic)
+            None => None,
+        };
+        let peers = Arc::new(Peers::new(registry.as_ref(), transport.clone()).await?);
+        let connect = if layers.connect {
+            Some(
+                crate::layer::connect::start(
+                    cfg,
+                    peers.clone(),
+                    registry.clone(),
+                    transport.clone(),
+                    in_process,
+                )
+                .await?,
+            )
         } else {
             None
         };
-
-        let peers = Arc::new(Peers::new(registry.as_ref(), transport.clone()).await?);
-
-        let mut tcp_addrs = Vec::new();
-        let (connect, ws_addr) = if layers.connect {
-            let ws_listener = bind(cfg.connect.ws_addr).await?;
-            let ws_addr = local_addr(&ws_listener)?;
-            let mut tcp_listeners = Vec::new();
-            for a in &cfg.connect.tcp_addrs {
-                let l = bind(*a).await?;
-                tcp_addrs.push(local_addr(&l)?);
-                tcp_listeners.push(l);
-            }
-            let connect = Connect::new(cfg.connect.clone(), peers.clone(), edge_shutdown.clone());
-            // Forget whatever a previous run of this server id left in presence.
-            reset_presence(&peers, connect.server_id()).await?;
-            let bind = if in_process {
-                cfg.connect.server_id.clone()
-            } else {
-                cfg.connect.rpc_addr.to_string()
-            };
-            let addr = transport
-                .serve_connect(&bind, connect.service(), core_shutdown.clone())
-                .await?;
-            let id = connect.server_id().to_owned();
-            registry
-                .register(Instance {
-                    kind: Kind::Connect,
-                    id: id.clone(),
-                    addr,
-                })
-                .await?;
-            registered.push((Kind::Connect, id));
-            connect.serve_ws(ws_listener);
-            for l in tcp_listeners {
-                connect.serve_tcp(l);
-            }
-            (Some(connect), Some(ws_addr))
+        let task = layers
+            .task
+            .then(|| crate::layer::task::start(cfg, queue, sessions, peers.clone()));
+        let api = if layers.api {
+            let ws_port = connect
+                .as_ref()
+                .map_or(cfg.connect.ws_addr.port(), |c| c.ws_addr.port());
+            Some(crate::layer::api::start(cfg, peers, ws_port).await?)
         } else {
-            (None, None)
+            None
         };
-
-        if layers.task {
-            let task = Task::new(cfg.task.clone(), queue, sessions, peers.clone());
-            core_tasks.spawn(task.run(core_shutdown.clone()));
-        }
-
-        let (api, api_addr, site_addr) = if layers.api {
-            let api_listener = bind(cfg.api.addr).await?;
-            let api_addr = local_addr(&api_listener)?;
-            let site_listener = match cfg.api.site {
-                true => Some(bind(cfg.api.site_addr).await?),
-                false => None,
-            };
-            let site_addr = site_listener.as_ref().map(local_addr).transpose()?;
-            let page = PageConfig {
-                api_port: api_addr.port(),
-                // In a cluster the page's WebSocket port is the configured one (a load
-                // balancer or any connect server); in-process it is the one just bound.
-                ws_port: ws_addr.map_or(cfg.connect.ws_addr.port(), |a| a.port()),
-                ws_path: "/ws".into(),
-                ws_url: cfg.api.public_ws_url.clone(),
-                room_id: DEFAULT_ROOM,
-            };
-            let api = Api::new(cfg.api.clone(), peers, page, edge_shutdown.clone());
-            api.serve(api_listener);
-            if let Some(l) = site_listener {
-                api.serve_site(l);
-            }
-            (Some(api), Some(api_addr), site_addr)
-        } else {
-            (None, None, None)
-        };
-
         Ok(Server {
-            api_addr,
-            ws_addr,
-            tcp_addrs,
-            site_addr,
-            edge_shutdown,
-            core_shutdown,
             api,
             connect,
-            core_tasks,
+            task,
             logic,
             registry,
-            registered,
+            transport,
         })
-    }
-}
-
-/// Ask logic to forget a connect server's old presence, waiting for a logic instance to
-/// appear (in a cluster, connect may start first).
-async fn reset_presence(peers: &Peers, server_id: &str) -> Result<(), Error> {
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_LOGIC;
-    loop {
-        let outcome = match peers.logic().await {
-            Ok(logic) => logic
-                .reset_server(server_id.to_owned())
-                .await
-                .map_err(|f| f.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                tracing::error!("connect {server_id}: {e}");
-                return Err(Error::NoLogic(WAIT_FOR_LOGIC));
-            }
-            Err(e) => {
-                tracing::info!("connect {server_id}: waiting for logic ({e})");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
     }
 }
 
@@ -327,63 +230,57 @@ impl Server {
 
     /// Where the REST API (and the page) listens, if the api layer runs here.
     pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api_addr
+        self.api.as_ref().map(|a| a.addr)
     }
 
     /// Where the WebSocket endpoint (`/ws`) listens, if the connect layer runs here.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
-        self.ws_addr
+        self.connect.as_ref().map(|c| c.ws_addr)
     }
 
     /// Where the raw TCP listeners are (none if disabled or no connect layer here).
     pub fn tcp_addrs(&self) -> &[SocketAddr] {
-        &self.tcp_addrs
+        self.connect.as_ref().map_or(&[], |c| &c.tcp_addrs)
     }
 
     /// Where the page-only site listener is, if enabled.
     pub fn site_addr(&self) -> Option<SocketAddr> {
-        self.site_addr
+        self.api.as_ref().and_then(|a| a.site_addr)
     }
 
     /// The logic layer, to call it directly from the embedding program.
     pub fn logic(&self) -> Option<Arc<Logic>> {
-        self.logic.clone()
+        self.logic.as_ref().map(|l| l.logic.clone())
     }
 
     /// The connect server (connection counts, the hub).
     pub fn connect(&self) -> Option<&Connect> {
-        self.connect.as_ref()
+        self.connect.as_ref().map(|c| &c.connect)
     }
 
-    async fn leave_registry(&self, kind: Kind) {
-        for (k, id) in self.registered.iter().filter(|(k, _)| *k == kind) {
-            if let Err(e) = self.registry.deregister(*k, id).await {
-                tracing::warn!("leaving the registry as {k} {id} failed: {e}");
-            }
-        }
-    }
-
-    /// Stop gracefully: leave the registry, stop accepting, close every connection with 1001
-    /// (releasing its presence), finish in-flight requests and the batch in hand.
+    /// Stop gracefully: the edges first (a connect server leaves the registry, stops
+    /// accepting, closes every connection with 1001 and releases it; api finishes its
+    /// requests), then the queue consumer (the batch in hand), then logic, which the edges
+    /// needed until the end; last the transport's and the registry's own tasks.
     pub async fn shutdown(self) {
-        // A connect server leaves the registry first, so task stops routing to it; logic
-        // leaves only after the edges are done, because releasing connections needs it.
-        self.leave_registry(Kind::Connect).await;
-        self.edge_shutdown.cancel();
         let connect = async {
-            if let Some(c) = &self.connect {
-                c.wait().await;
+            if let Some(c) = self.connect {
+                c.stop().await;
             }
         };
         let api = async {
-            if let Some(a) = &self.api {
-                a.wait().await;
+            if let Some(a) = self.api {
+                a.stop().await;
             }
         };
         tokio::join!(connect, api);
-        self.leave_registry(Kind::Logic).await;
-        self.core_shutdown.cancel();
-        self.core_tasks.close();
-        self.core_tasks.wait().await;
+        if let Some(t) = self.task {
+            t.stop().await;
+        }
+        if let Some(l) = self.logic {
+            l.stop().await;
+        }
+        self.transport.close().await;
+        self.registry.close().await;
     }
 }

@@ -8,6 +8,9 @@ use hyper::Response;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 
+/// gochat's message for an unknown path or method.
+pub const BAD_URL: &str = "please check request url !";
+
 /// Code of a successful reply.
 pub const OK: i32 = 0;
 /// Code of a failed request.
@@ -63,6 +66,11 @@ pub fn fail(message: &str) -> Response<Body> {
     reply(FAIL, (), message)
 }
 
+/// gochat's reply to an unknown path or method (HTTP 200, code 1).
+pub fn bad_url() -> Response<Body> {
+    fail(BAD_URL)
+}
+
 /// The reply for a refusal from logic.
 pub fn fault(f: &Fault) -> Response<Body> {
     reply(f.code(), (), &f.to_string())
@@ -84,7 +92,7 @@ mod tests {
             r#"{"code":0,"data":"tok","message":"login success"}"#
         );
         assert_eq!(
-            body(fail("please check request url !")).await,
+            body(bad_url()).await,
             r#"{"code":1,"data":null,"message":"please check request url !"}"#
         );
         assert_eq!(

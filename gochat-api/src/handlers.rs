@@ -1,7 +1,9 @@
-//! One function per REST route: parse, call logic, answer in gochat's envelope.
+//! One function per REST route: parse, call logic, answer in gochat's envelope. [`ROUTES`]
+//! lists them once; the router asks it whether a path exists and which function answers.
 
 use crate::envelope::{self, Body};
 use crate::request::{Fields, Invalid};
+use futures::future::BoxFuture;
 use gochat_core::rpc::{Fault, LogicService, PushRequest, RoomPushRequest};
 use hyper::Response;
 use serde::Serialize;
@@ -14,39 +16,39 @@ struct AuthInfo {
     user_name: String,
 }
 
-/// The routes, by path.
-pub const ROUTES: [&str; 8] = [
-    "/user/register",
-    "/user/login",
-    "/user/checkAuth",
-    "/user/logout",
-    "/push/push",
-    "/push/pushRoom",
-    "/push/count",
-    "/push/getRoomInfo",
+/// A route's function.
+type Handler = for<'a> fn(&'a Fields, &'a dyn LogicService) -> BoxFuture<'a, Answer>;
+
+/// Every REST route: its path and the function that answers it.
+pub const ROUTES: [(&str, Handler); 8] = [
+    ("/user/register", |f, l| Box::pin(register(f, l))),
+    ("/user/login", |f, l| Box::pin(login(f, l))),
+    ("/user/checkAuth", |f, l| Box::pin(check_auth(f, l))),
+    ("/user/logout", |f, l| Box::pin(logout(f, l))),
+    ("/push/push", |f, l| Box::pin(push(f, l))),
+    ("/push/pushRoom", |f, l| Box::pin(push_room(f, l))),
+    ("/push/count", |f, l| Box::pin(count(f, l))),
+    ("/push/getRoomInfo", |f, l| Box::pin(room_info(f, l))),
 ];
 
-/// Run the route at `path` (one of [`ROUTES`]) on a parsed body.
-pub async fn dispatch(path: &str, f: &Fields, logic: &dyn LogicService) -> Response<Body> {
-    let result = match path {
-        "/user/register" => register(f, logic).await,
-        "/user/login" => login(f, logic).await,
-        "/user/checkAuth" => check_auth(f, logic).await,
-        "/user/logout" => logout(f, logic).await,
-        "/push/push" => push(f, logic).await,
-        "/push/pushRoom" => push_room(f, logic).await,
-        "/push/count" => count(f, logic).await,
-        "/push/getRoomInfo" => room_info(f, logic).await,
-        _ => return envelope::fail(crate::router::BAD_URL),
-    };
-    result.unwrap_or_else(|e| match e {
+/// The function answering `path`, if it is a route.
+pub fn route(path: &str) -> Option<Handler> {
+    ROUTES.iter().find(|(p, _)| *p == path).map(|(_, h)| *h)
+}
+
+/// Answer a parsed body with `handler`, turning refusals into gochat's envelope.
+pub async fn answer(handler: Handler, f: &Fields, logic: &dyn LogicService) -> Response<Body> {
+    handler(f, logic).await.unwrap_or_else(|e| match e {
         Refusal::Invalid(msg) => envelope::fail(&msg),
         Refusal::Fault(f) => envelope::fault(&f),
     })
 }
 
-enum Refusal {
+/// Why a route refused a request.
+pub enum Refusal {
+    /// The body was wrong (code 1, the message names the field).
     Invalid(Invalid),
+    /// Logic refused it.
     Fault(Fault),
 }
 
@@ -62,7 +64,8 @@ impl From<Fault> for Refusal {
     }
 }
 
-type Answer = Result<Response<Body>, Refusal>;
+/// What a route's function returns.
+pub type Answer = Result<Response<Body>, Refusal>;
 
 async fn register(f: &Fields, logic: &dyn LogicService) -> Answer {
     let (name, pass) = (f.string("userName")?, f.string("passWord")?);

@@ -2,16 +2,13 @@
 //! everything else. Generic over the body type so tests call it without a socket.
 
 use crate::envelope::{self, Body, with_cors};
-use crate::handlers::{ROUTES, dispatch};
+use crate::handlers;
 use crate::request::Fields;
-use crate::server::State;
+use crate::state::State;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
-
-/// gochat's reply to an unknown path or method.
-pub const BAD_URL: &str = "please check request url !";
 
 /// Answer one request.
 pub async fn handle<B>(req: Request<B>, state: &State) -> Result<Response<Body>, Infallible>
@@ -24,38 +21,38 @@ where
         return Ok(with_cors(Response::new(Full::default())));
     }
     if req.method() == Method::GET {
-        if let Some(resp) = crate::site::page(path, &state.page_config) {
-            return Ok(resp);
-        }
-        return Ok(envelope::fail(BAD_URL));
+        return Ok(crate::site::page(path, &state.page_config).unwrap_or_else(envelope::bad_url));
     }
-    if req.method() != Method::POST || !ROUTES.contains(&path) {
-        return Ok(envelope::fail(BAD_URL));
-    }
-    let path = path.to_owned();
-    let limit = state.config.max_body_bytes;
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(envelope::fail(&format!(
-                "request body is over {limit} bytes"
-            )));
-        }
-        Err(e) => return Ok(envelope::fail(&format!("could not read request body: {e}"))),
+    let route = match (req.method(), handlers::route(path)) {
+        (&Method::POST, Some(route)) => route,
+        _ => return Ok(envelope::bad_url()),
     };
+    let limit = state.config.max_body_bytes;
+    let wait = state.config.body_timeout();
+    let body =
+        match tokio::time::timeout(wait, Limited::new(req.into_body(), limit).collect()).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return Ok(envelope::fail(&format!(
+                    "request body is over {limit} bytes"
+                )));
+            }
+            Ok(Err(e)) => return Ok(envelope::fail(&format!("could not read request body: {e}"))),
+            Err(_) => {
+                return Ok(envelope::fail(&format!(
+                    "request body not received within {wait:?}"
+                )));
+            }
+        };
     let fields = match Fields::parse(&body) {
         Ok(f) => f,
         Err(msg) => return Ok(envelope::fail(&msg)),
     };
-    let logic = match state.peers.logic().await {
+    let logic = match state.logic.get().await {
         Ok(l) => l,
-        Err(e) => {
-            tracing::warn!("api: no logic instance: {e}");
-            let f = gochat_core::rpc::Fault::Unavailable(e.to_string());
-            return Ok(envelope::fault(&f));
-        }
+        Err(f) => return Ok(envelope::fault(&f)),
     };
-    Ok(dispatch(&path, &fields, logic.as_ref()).await)
+    Ok(handlers::answer(route, &fields, logic.as_ref()).await)
 }
 
 /// The site listener only serves the page (gochat kept its front-end on its own port).

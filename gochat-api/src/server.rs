@@ -1,58 +1,31 @@
 //! [`Api`]: the REST API listener and the site listener.
 
-use crate::site::PageConfig;
-use bytes::Bytes;
-use gochat_core::Peers;
-use gochat_core::config::ApiConfig;
+use crate::state::State;
+use gochat_core::http::HttpLimits;
+use gochat_core::net::Admission;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Most simultaneous HTTP connections per listener.
-const MAX_HTTP_CONNECTIONS: usize = 16_384;
-
-/// Shared by every request.
-pub struct State {
-    pub(crate) config: ApiConfig,
-    /// Where logic is.
-    pub(crate) peers: Arc<Peers>,
-    /// `/config.json`, serialised once.
-    pub(crate) page_config: Bytes,
-}
-
 /// The api layer. Cheap to clone.
 #[derive(Clone)]
 pub struct Api {
     state: Arc<State>,
+    /// Owns the listeners and their connections.
     tasks: TaskTracker,
+    /// Fired to stop the listeners (in-flight requests finish).
     shutdown: CancellationToken,
 }
 
 impl Api {
-    /// An api layer calling the logic instances in `peers`, serving `page` to browsers.
-    pub fn new(
-        config: ApiConfig,
-        peers: Arc<Peers>,
-        page: PageConfig,
-        shutdown: CancellationToken,
-    ) -> Self {
-        // Serialising a struct of numbers and strings cannot fail.
-        let page_config = Bytes::from(serde_json::to_vec(&page).unwrap_or_default());
+    /// An api layer over `state`, stopping when `shutdown` fires.
+    pub fn new(state: State, shutdown: CancellationToken) -> Self {
         Self {
-            state: Arc::new(State {
-                config,
-                peers,
-                page_config,
-            }),
+            state: Arc::new(state),
             tasks: TaskTracker::new(),
             shutdown,
         }
-    }
-
-    /// The shared request state (to call [`crate::router::handle`] directly in tests).
-    pub fn state(&self) -> &State {
-        &self.state
     }
 
     /// Serve the REST API (and the page) on `listener` until shutdown.
@@ -62,7 +35,7 @@ impl Api {
             let state = state.clone();
             async move { crate::router::handle(req, &state).await }
         };
-        self.spawn(listener, handler);
+        self.spawn(listener, handler, self.state.config.max_connections);
     }
 
     /// Serve only the page on `listener` (gochat's site port) until shutdown.
@@ -72,10 +45,10 @@ impl Api {
             let state = state.clone();
             async move { crate::router::handle_site(req, &state).await }
         };
-        self.spawn(listener, handler);
+        self.spawn(listener, handler, self.state.config.site_max_connections);
     }
 
-    fn spawn<F, Fut>(&self, listener: TcpListener, handler: F)
+    fn spawn<F, Fut>(&self, listener: TcpListener, handler: F, max_connections: usize)
     where
         F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
         Fut: std::future::Future<
@@ -83,10 +56,14 @@ impl Api {
             > + Send
             + 'static,
     {
+        let limits = HttpLimits {
+            admission: Admission::new(max_connections),
+            header_timeout: self.state.config.header_timeout(),
+        };
         self.tasks.spawn(gochat_core::http::serve(
             listener,
             handler,
-            MAX_HTTP_CONNECTIONS,
+            limits,
             self.shutdown.clone(),
             self.tasks.clone(),
         ));

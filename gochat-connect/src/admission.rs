@@ -1,92 +1,112 @@
-//! Admitting an authenticated connection and releasing it, the same for every transport.
+//! Admitting an authenticated connection through logic and releasing it, the same for every
+//! transport. Both hold the presence gate shared, so a re-assertion of the whole presence
+//! never interleaves with them.
 
-use crate::channel::{Channel, CloseReason, Framing};
-use crate::server::Inner;
+use crate::channel::{Channel, Framing};
+use crate::close::{self, CloseReason};
+use crate::state::Shared;
 use bytes::Bytes;
-use gochat_core::model::Presence;
 use gochat_core::protocol::auth::AuthFrame;
-use gochat_core::protocol::ws::close;
 use gochat_core::rpc::{ConnectRequest, Fault};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
-/// Close reason for a frame that is not an auth frame.
-pub const BAD_AUTH: CloseReason = CloseReason {
-    code: close::POLICY,
-    reason: "first frame must be {\"authToken\":…,\"roomId\":…}",
-};
-/// Close reason for a token logic does not know.
-pub const UNKNOWN_TOKEN: CloseReason = CloseReason {
-    code: close::POLICY,
-    reason: "unknown or expired authToken",
-};
-/// Close reason when logic cannot be reached.
-pub const UNAVAILABLE: CloseReason = CloseReason {
-    code: 1011,
-    reason: "service unavailable",
-};
+/// An admitted connection: in the hub, its presence recorded. Release it with
+/// [`Admitted::release`]; if it is dropped instead (its session panicked), it is released
+/// in the background.
+pub(crate) struct Admitted {
+    ch: Arc<Channel>,
+    shared: Arc<Shared>,
+    released: bool,
+}
 
 /// Ask logic to admit a connection; on success it is in the hub and receiving pushes.
-pub async fn admit(
-    inner: &Arc<Inner>,
+pub(crate) async fn admit(
+    shared: &Arc<Shared>,
     auth: AuthFrame,
     framing: Framing,
-) -> Result<(Arc<Channel>, mpsc::Receiver<Bytes>), CloseReason> {
-    let logic = inner.peers.logic().await.map_err(|e| {
+) -> Result<(Admitted, mpsc::Receiver<Bytes>), CloseReason> {
+    let _gate = shared.presence_gate.read().await;
+    let logic = shared.peers.logic().await.map_err(|e| {
         tracing::warn!("connect: no logic instance: {e}");
-        UNAVAILABLE
+        close::UNAVAILABLE
     })?;
     let user = logic
         .connect(ConnectRequest {
             token: auth.auth_token.clone(),
             room_id: auth.room_id,
-            server_id: inner.config.server_id.clone(),
+            server_id: shared.config.server_id.clone(),
         })
         .await
         .map_err(|f| match f {
-            Fault::Session => UNKNOWN_TOKEN,
+            Fault::Session => close::UNKNOWN_TOKEN,
             f => {
+                // The join may have been recorded though its answer was lost.
+                shared.presence_dirty.store(true, Ordering::Relaxed);
                 tracing::warn!("connect: logic refused a connection: {f}");
-                UNAVAILABLE
+                close::UNAVAILABLE
             }
         })?;
     let (ch, rx) = Channel::new(
-        inner.next_id.fetch_add(1, Ordering::Relaxed),
+        shared.next_id.fetch_add(1, Ordering::Relaxed),
         user.id,
         user.name,
         auth.room_id,
         auth.auth_token,
         framing,
-        inner.config.channel_queue,
+        shared.config.channel_queue,
     );
     let ch = Arc::new(ch);
-    inner.hub.put(ch.clone());
-    Ok((ch, rx))
+    shared.hub.put(ch.clone());
+    Ok((
+        Admitted {
+            ch,
+            shared: shared.clone(),
+            released: false,
+        },
+        rx,
+    ))
 }
 
-/// Take a closed connection out of the hub and tell logic (which updates presence and
-/// pushes the room's new roster).
-pub async fn release(inner: &Arc<Inner>, ch: &Channel) {
-    inner.hub.remove(ch);
-    let presence = Presence {
-        server_id: inner.config.server_id.clone(),
-        user_id: ch.user_id,
-        user_name: ch.user_name.clone(),
-        room_id: ch.room_id,
-    };
-    match inner.peers.logic().await {
-        Ok(logic) => {
-            if let Err(e) = logic.disconnect(presence).await {
-                tracing::warn!(
-                    "connect: disconnect of user {} not recorded: {e}",
-                    ch.user_id
-                );
-            }
+impl Admitted {
+    /// The connection as the hub holds it.
+    pub(crate) fn channel(&self) -> &Arc<Channel> {
+        &self.ch
+    }
+
+    /// Take the connection out of the hub and tell logic (which updates presence and the
+    /// room's roster).
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        release(&self.shared, &self.ch).await;
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if !self.released {
+            let (shared, ch) = (self.shared.clone(), self.ch.clone());
+            self.shared
+                .tasks
+                .spawn(async move { release(&shared, &ch).await });
         }
-        Err(e) => tracing::warn!(
-            "connect: disconnect of user {} not recorded: {e}",
+    }
+}
+
+async fn release(shared: &Shared, ch: &Channel) {
+    let _gate = shared.presence_gate.read().await;
+    shared.hub.remove(ch);
+    let presence = ch.presence(&shared.config.server_id);
+    let outcome = match shared.peers.logic().await {
+        Ok(logic) => logic.disconnect(presence).await.map_err(|f| f.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = outcome {
+        shared.presence_dirty.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            "connect: disconnect of user {} not recorded (presence will be re-asserted): {e}",
             ch.user_id
-        ),
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! [`Channel`]: one authenticated long connection, as the rest of the server sees it.
 
+use crate::close::{self, CloseReason};
 use bytes::Bytes;
-use gochat_core::model::{RoomId, UserId};
+use gochat_core::model::{Presence, RoomId, UserId};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,15 +14,6 @@ pub enum Framing {
     WebSocket,
     /// gochat's `v1` TCP frames.
     Tcp,
-}
-
-/// Why the server closes a connection: a close code and a reason (PROTOCOL.md, **ext**).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseReason {
-    /// WebSocket close code (see `gochat_core::protocol::ws::close`).
-    pub code: u16,
-    /// Short human-readable reason.
-    pub reason: &'static str,
 }
 
 /// One open connection. Pushes are queued on `tx` (bounded); a full queue means the client
@@ -46,8 +37,6 @@ pub struct Channel {
     kick: CancellationToken,
     /// Set once, by whoever kicks first.
     reason: OnceLock<CloseReason>,
-    /// Frames dropped because the queue was full (0 unless it was kicked for it).
-    dropped: AtomicU64,
 }
 
 impl Channel {
@@ -74,7 +63,6 @@ impl Channel {
                 tx,
                 kick: CancellationToken::new(),
                 reason: OnceLock::new(),
-                dropped: AtomicU64::new(0),
             },
             rx,
         )
@@ -85,13 +73,7 @@ impl Channel {
     pub fn push(&self, frame: Bytes) {
         match self.tx.try_send(frame) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.close(CloseReason {
-                    code: gochat_core::protocol::ws::close::SLOW_CONSUMER,
-                    reason: "slow consumer: outbound queue full",
-                });
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.close(close::SLOW_CONSUMER),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
@@ -115,5 +97,15 @@ impl Channel {
     /// Why it was asked to close, if it was.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.reason.get().copied()
+    }
+
+    /// This connection's presence as recorded by logic, on server `server_id`.
+    pub fn presence(&self, server_id: &str) -> Presence {
+        Presence {
+            server_id: server_id.to_owned(),
+            user_id: self.user_id,
+            user_name: self.user_name.clone(),
+            room_id: self.room_id,
+        }
     }
 }

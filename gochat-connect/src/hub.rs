@@ -1,18 +1,29 @@
 //! [`Hub`]: every connection of this server, sharded into buckets; fans deliveries out.
 
 use crate::bucket::Bucket;
-use crate::channel::{Channel, CloseReason, Framing};
+use crate::channel::{Channel, Framing};
+use crate::close::{self, CloseReason};
+use crate::coalesce::{Coalescer, Offer};
+use crate::dedup::RecentIds;
 use async_trait::async_trait;
 use bytes::Bytes;
-use gochat_core::model::{Delivery, RoomId, Target, UserId};
+use gochat_core::config::ConnectConfig;
+use gochat_core::model::{Delivery, Presence, PushKind, RoomId, SessionEnd, Target, UserId};
 use gochat_core::protocol::{tcp, ws};
 use gochat_core::rpc::{ConnectService, Fault};
 use std::sync::Arc;
 use std::sync::OnceLock;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// All channels, in a fixed number of buckets chosen at start.
+/// All channels, in a fixed number of buckets chosen at start, and what fan-out needs
+/// besides: the window of recent delivery ids and the roster/count coalescer.
 pub struct Hub {
     buckets: Vec<Bucket>,
+    /// Drops deliveries handled lately (a redelivered queue entry).
+    recent: RecentIds,
+    /// Spaces out rosters and counts per room.
+    coalescer: Coalescer,
 }
 
 /// One payload framed at most once per wire layout, however many channels it goes to.
@@ -50,17 +61,27 @@ impl<'a> Frames<'a> {
     }
 }
 
-/// Close reason for connections whose session was logged out.
-pub const LOGGED_OUT: CloseReason = CloseReason {
-    code: ws::close::POLICY,
-    reason: "logged out",
-};
-
 impl Hub {
-    /// A hub with `buckets` shards (at least one).
+    /// A hub with `buckets` shards (at least one), no deduplication and no coalescing
+    /// (benchmarks and tests of the fan-out itself).
     pub fn new(buckets: usize) -> Self {
+        Self::with(buckets, 0, Duration::ZERO)
+    }
+
+    /// A hub as `config` describes: buckets, dedup window, roster interval.
+    pub fn from_config(config: &ConnectConfig) -> Self {
+        Self::with(
+            config.buckets,
+            config.dedup_window,
+            config.roster_interval(),
+        )
+    }
+
+    fn with(buckets: usize, dedup_window: usize, roster_interval: Duration) -> Self {
         Self {
             buckets: (0..buckets.max(1)).map(|_| Bucket::default()).collect(),
+            recent: RecentIds::new(dedup_window),
+            coalescer: Coalescer::new(roster_interval),
         }
     }
 
@@ -119,11 +140,11 @@ impl Hub {
     }
 
     /// Close a user's channels that authenticated with `token`; returns how many.
-    pub fn close_token(&self, user: UserId, token: &str) -> usize {
+    pub fn close_token(&self, user: UserId, token: &str, reason: CloseReason) -> usize {
         let mut n = 0;
         self.bucket(user).each_of_user(user, |ch| {
             if ch.token == token {
-                ch.close(LOGGED_OUT);
+                ch.close(reason);
                 n += 1;
             }
         });
@@ -136,22 +157,73 @@ impl Hub {
             b.each_channel(|ch| ch.close(reason));
         }
     }
+
+    /// The presence of every open channel, as server `server_id` asserts it to logic.
+    pub fn presences(&self, server_id: &str) -> Vec<Presence> {
+        let mut out = Vec::new();
+        for b in &self.buckets {
+            b.each_channel(|ch| out.push(ch.presence(server_id)));
+        }
+        out
+    }
+
+    /// A roster or count for a room: now, or held by the coalescer for the flusher.
+    fn push_coalesced(&self, room: RoomId, kind: PushKind, payload: &Bytes) {
+        if self
+            .coalescer
+            .offer(room, kind, payload, tokio::time::Instant::now())
+            == Offer::Now
+        {
+            self.push_room(room, payload);
+        }
+    }
+
+    /// Send held rosters and counts when their interval is over, until `shutdown`.
+    pub async fn run_coalescer(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let (due, next) = self.coalescer.due(tokio::time::Instant::now());
+            for (room, _, payload) in &due {
+                self.push_room(*room, payload);
+            }
+            let until_due = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = until_due => {}
+                _ = self.coalescer.something_held() => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl ConnectService for Hub {
-    async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault> {
+    async fn deliver(&self, mut deliveries: Vec<Delivery>) -> Result<(), Fault> {
+        self.recent.retain_new(&mut deliveries);
         for d in &deliveries {
-            match &d.target {
-                Target::Room(room) => {
+            match (&d.target, d.kind) {
+                (Target::Token { user_id, token }, PushKind::Close(end)) => {
+                    let reason = match end {
+                        SessionEnd::LoggedOut => close::LOGGED_OUT,
+                        SessionEnd::Revoked => close::REVOKED,
+                    };
+                    self.close_token(*user_id, token, reason);
+                }
+                (Target::Room(room), kind @ (PushKind::Roster | PushKind::Count)) => {
+                    self.push_coalesced(*room, kind, &d.payload);
+                }
+                (Target::Room(room), _) => {
                     self.push_room(*room, &d.payload);
                 }
-                Target::User(user) => {
+                (Target::User(user), _) => {
                     self.push_user(*user, &d.payload);
                 }
-                Target::Logout { user_id, token } => {
-                    self.close_token(*user_id, token);
-                }
+                // Only closes are aimed at a token.
+                (Target::Token { .. }, _) => {}
             }
         }
         Ok(())
@@ -162,6 +234,63 @@ impl ConnectService for Hub {
 mod tests {
     use super::*;
     use tokio::sync::mpsc;
+
+    fn delivery(id: i64, target: Target, kind: PushKind, payload: &'static [u8]) -> Delivery {
+        Delivery {
+            id,
+            target,
+            kind,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[tokio::test]
+    async fn redeliveries_are_dropped_and_rosters_coalesced() {
+        let hub = Hub::with(2, 64, Duration::from_secs(60));
+        let (a, mut ra) = chan(1, 10, 1, 64);
+        hub.put(a.clone());
+        let m = |id| delivery(id, Target::Room(1), PushKind::Message, b"m");
+        hub.deliver(vec![m(1), m(2)]).await.unwrap();
+        hub.deliver(vec![m(2), m(3)]).await.unwrap(); // 2 again: a redelivery
+        let r = |id| delivery(id, Target::Room(1), PushKind::Roster, b"r");
+        hub.deliver(vec![r(10), r(11), r(12)]).await.unwrap();
+        let mut got = 0;
+        while ra.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(
+            got,
+            3 + 1,
+            "messages 1, 2, 3 once each; one roster now, two held"
+        );
+        let (due, _) = hub
+            .coalescer
+            .due(tokio::time::Instant::now() + Duration::from_secs(61));
+        assert_eq!(
+            due.len(),
+            1,
+            "the newest held roster goes after the interval"
+        );
+    }
+
+    #[tokio::test]
+    async fn closes_name_their_cause() {
+        let hub = Hub::new(1);
+        let (a, _ra) = chan(1, 5, 1, 4);
+        hub.put(a.clone());
+        hub.deliver(vec![delivery(
+            1,
+            Target::Token {
+                user_id: 5,
+                token: "t1".into(),
+            },
+            PushKind::Close(SessionEnd::Revoked),
+            b"",
+        )])
+        .await
+        .unwrap();
+        assert_eq!(a.close_reason(), Some(close::REVOKED));
+    }
 
     fn chan(
         id: u64,
@@ -220,7 +349,7 @@ mod tests {
             hub.push_room(1, &Bytes::from_static(b"m"));
             while rf.try_recv().is_ok() {}
         }
-        assert_eq!(slow.close_reason().map(|r| r.code), Some(1013));
+        assert_eq!(slow.close_reason(), Some(close::SLOW_CONSUMER));
         assert!(!fast.is_closed());
     }
 
@@ -231,7 +360,7 @@ mod tests {
         let (b, _rb) = chan(2, 5, 1, 4);
         hub.put(a.clone());
         hub.put(b.clone());
-        assert_eq!(hub.close_token(5, "t1"), 1);
+        assert_eq!(hub.close_token(5, "t1", close::LOGGED_OUT), 1);
         assert!(a.is_closed() && !b.is_closed());
     }
 }

@@ -1,101 +1,111 @@
 //! [`Connect`]: a connect server — its hub, its listeners, its connections' lifetimes.
 
+use crate::close;
 use crate::hub::Hub;
-use crate::writer::SHUTTING_DOWN;
+use crate::state::Shared;
 use gochat_core::Peers;
 use gochat_core::config::ConnectConfig;
-use gochat_core::rpc::ConnectService;
+use gochat_core::http::HttpLimits;
+use gochat_core::net::Admission;
+use gochat_core::rpc::{ConnectService, Fault};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use tokio::net::TcpListener;
+use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// A connect server. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Connect {
-    inner: Arc<Inner>,
-}
-
-/// What every connection of a server shares.
-pub(crate) struct Inner {
-    pub(crate) config: ConnectConfig,
-    pub(crate) hub: Arc<Hub>,
-    /// Where logic is (admission and release go there).
-    pub(crate) peers: Arc<Peers>,
-    /// Channel ids.
-    pub(crate) next_id: AtomicU64,
-    /// Open long connections, for `max_connections` (hyper's own count ends at upgrade).
-    pub(crate) open: AtomicUsize,
-    /// Owns every listener and connection task.
-    pub(crate) tasks: TaskTracker,
-    /// Fired to close every connection with 1001.
-    pub(crate) shutdown: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 impl Connect {
     /// A connect server that asks the logic instances in `peers` to admit connections, and
-    /// closes everything when `shutdown` fires.
+    /// closes everything when `shutdown` fires. Starts its background work at once: the
+    /// presence lease and the roster coalescer.
     pub fn new(config: ConnectConfig, peers: Arc<Peers>, shutdown: CancellationToken) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                hub: Arc::new(Hub::new(config.buckets)),
-                config,
-                peers,
-                next_id: AtomicU64::new(1),
-                open: AtomicUsize::new(0),
-                tasks: TaskTracker::new(),
-                shutdown,
-            }),
-        }
+        let shared = Arc::new(Shared {
+            hub: Arc::new(Hub::from_config(&config)),
+            connections: Admission::new(config.max_connections),
+            handshakes: Admission::new(config.max_handshakes),
+            config,
+            peers,
+            next_id: AtomicU64::new(1),
+            presence_gate: RwLock::new(()),
+            presence_dirty: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
+            shutdown,
+        });
+        shared
+            .tasks
+            .spawn(shared.hub.clone().run_coalescer(shared.shutdown.clone()));
+        shared.tasks.spawn(crate::presence::keep(shared.clone()));
+        Self { shared }
     }
 
     /// This server's id (what presence records and the registry lists).
     pub fn server_id(&self) -> &str {
-        &self.inner.config.server_id
+        &self.shared.config.server_id
     }
 
     /// The service task calls to deliver pushes here.
     pub fn service(&self) -> Arc<dyn ConnectService> {
-        self.inner.hub.clone()
+        self.shared.hub.clone()
     }
 
-    /// Long connections open now, authenticated or not (upgraded and not yet closed).
+    /// Long connections open now, authenticated or not.
     pub fn open_connections(&self) -> usize {
-        self.inner.open.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.connections.in_use()
+    }
+
+    /// The limit of long connections (as configured, or lowered to fit the descriptors).
+    pub fn connection_limit(&self) -> usize {
+        self.shared.connections.limit()
     }
 
     /// The hub (for statistics and tests).
     pub fn hub(&self) -> &Hub {
-        &self.inner.hub
+        &self.shared.hub
+    }
+
+    /// Assert this server's live connections as its whole presence now (at start this
+    /// clears whatever a previous run under the same id left behind).
+    pub async fn sync_presence(&self) -> Result<(), Fault> {
+        crate::presence::sync(&self.shared).await
     }
 
     /// Serve WebSocket connections (path `/ws`) on `listener` until shutdown.
     pub fn serve_ws(&self, listener: TcpListener) {
-        let inner = self.inner.clone();
-        let handler = move |req| crate::ws::handle(req, inner.clone());
-        self.inner.tasks.spawn(gochat_core::http::serve(
+        let shared = self.shared.clone();
+        let handler = move |req| crate::ws::handle(req, shared.clone());
+        let limits = HttpLimits {
+            admission: self.shared.handshakes.clone(),
+            header_timeout: self.shared.config.handshake_timeout(),
+        };
+        self.shared.tasks.spawn(gochat_core::http::serve(
             listener,
             handler,
-            self.inner.config.max_connections,
-            self.inner.shutdown.clone(),
-            self.inner.tasks.clone(),
+            limits,
+            self.shared.shutdown.clone(),
+            self.shared.tasks.clone(),
         ));
     }
 
     /// Serve raw TCP connections (gochat's `v1` framing) on `listener` until shutdown.
     pub fn serve_tcp(&self, listener: TcpListener) {
-        self.inner
+        self.shared
             .tasks
-            .spawn(crate::tcp::serve(listener, self.inner.clone()));
+            .spawn(crate::tcp::serve(listener, self.shared.clone()));
     }
 
     /// After shutdown has fired: wait until every listener has stopped and every connection
     /// has sent its close frame and been released.
     pub async fn wait(&self) {
-        self.inner.shutdown.cancelled().await;
-        self.inner.hub.close_all(SHUTTING_DOWN);
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
+        self.shared.shutdown.cancelled().await;
+        self.shared.hub.close_all(close::SHUTTING_DOWN);
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
     }
 }

@@ -1,7 +1,12 @@
 //! The outbound half of a connection: drains the channel's queue into batched writes,
 //! sends keep-alives, notices idleness, and writes the close frame.
+//!
+//! Timers run by deadline, not by tick: the writer keeps "next ping at" and "idle since"
+//! as instants and sleeps until the earlier one, so a ping is sent exactly when due and a
+//! peer that answers it (its Pong moves "idle since") is never closed as idle.
 
-use crate::channel::{Channel, CloseReason};
+use crate::channel::Channel;
+use crate::close::{self, CloseReason};
 use bytes::Bytes;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,10 +52,9 @@ impl LastSeen {
             .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    fn idle_for(&self) -> Duration {
-        self.start
-            .elapsed()
-            .saturating_sub(Duration::from_millis(self.ms.load(Ordering::Relaxed)))
+    /// When the peer was last heard from.
+    fn at(&self) -> Instant {
+        self.start + Duration::from_millis(self.ms.load(Ordering::Relaxed))
     }
 }
 
@@ -63,17 +67,6 @@ pub struct Liveness {
     pub idle_timeout: Duration,
 }
 
-/// Close reason for a server shutting down.
-pub const SHUTTING_DOWN: CloseReason = CloseReason {
-    code: gochat_core::protocol::ws::close::GOING_AWAY,
-    reason: "server shutting down",
-};
-/// Close reason for an idle peer.
-pub const IDLE: CloseReason = CloseReason {
-    code: gochat_core::protocol::ws::close::IDLE_TIMEOUT,
-    reason: "idle timeout",
-};
-
 /// Write until the channel is closed, the peer goes away, or `shutdown` fires; then send
 /// the close frame (when there is one and the socket is still usable).
 pub async fn run<W: AsyncWrite + Unpin>(
@@ -85,19 +78,16 @@ pub async fn run<W: AsyncWrite + Unpin>(
     last_seen: &LastSeen,
     shutdown: &CancellationToken,
 ) {
-    let check_every = live
-        .ping_every
-        .min(live.idle_timeout / 4)
-        .max(Duration::from_millis(10));
-    let mut tick = tokio::time::interval_at(Instant::now() + check_every, check_every);
-    let mut last_ping = Instant::now();
-    // Allocated on the first burst of two or more frames, so idle connections stay small.
+    let mut next_ping = Instant::now() + live.ping_every;
+    let timer = tokio::time::sleep_until(next_ping.min(last_seen.at() + live.idle_timeout));
+    tokio::pin!(timer);
+    // Empty (no allocation) until the first frame; then kept, cleared, for the next burst.
     let mut batch: Vec<Bytes> = Vec::new();
     let reason = loop {
         tokio::select! {
             biased;
             _ = ch.closed() => break ch.close_reason(),
-            _ = shutdown.cancelled() => break Some(SHUTTING_DOWN),
+            _ = shutdown.cancelled() => break Some(close::SHUTTING_DOWN),
             frame = rx.recv() => {
                 let Some(first) = frame else { break ch.close_reason() };
                 batch.push(first);
@@ -118,11 +108,15 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     return;
                 }
             }
-            _ = tick.tick() => {
-                if last_seen.idle_for() >= live.idle_timeout {
-                    ch.close(IDLE);
-                } else if last_ping.elapsed() >= live.ping_every {
-                    last_ping = Instant::now();
+            _ = &mut timer => {
+                let now = Instant::now();
+                let idle_at = last_seen.at() + live.idle_timeout;
+                if now >= idle_at {
+                    ch.close(close::IDLE);
+                    continue;
+                }
+                if now >= next_ping {
+                    next_ping = now + live.ping_every;
                     let ok = tokio::select! {
                         r = w.write_all(&wire.ping) => r.is_ok(),
                         _ = ch.closed() => return,
@@ -131,6 +125,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                         return;
                     }
                 }
+                timer.as_mut().reset(next_ping.min(idle_at));
             }
         }
     };

@@ -28,15 +28,64 @@ pub struct Config {
 }
 
 impl Config {
-    /// Parse a configuration from TOML text.
+    /// Parse a configuration from TOML text, and check it.
     pub fn from_toml(text: &str) -> crate::Result<Self> {
-        Ok(toml::from_str(text)?)
+        let config: Self = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check what the types cannot: durations positive and finite, the idle timeout past the
+    /// ping interval.
+    pub fn validate(&self) -> crate::Result<()> {
+        let durations = [
+            ("api.header_timeout_secs", self.api.header_timeout_secs),
+            ("api.body_timeout_secs", self.api.body_timeout_secs),
+            (
+                "connect.ping_interval_secs",
+                self.connect.ping_interval_secs,
+            ),
+            ("connect.idle_timeout_secs", self.connect.idle_timeout_secs),
+            ("connect.auth_timeout_secs", self.connect.auth_timeout_secs),
+            (
+                "connect.handshake_timeout_secs",
+                self.connect.handshake_timeout_secs,
+            ),
+        ];
+        for (name, v) in durations {
+            if v == 0 {
+                return Err(invalid(format!("{name} must be at least 1 second")));
+            }
+        }
+        let c = &self.connect;
+        if c.idle_timeout_secs <= c.ping_interval_secs {
+            return Err(invalid(format!(
+                "connect.idle_timeout_secs ({}) must exceed connect.ping_interval_secs ({}), or clients that answer pings are closed as idle",
+                c.idle_timeout_secs, c.ping_interval_secs
+            )));
+        }
+        if c.presence_ttl_ms <= c.presence_renew_ms {
+            return Err(invalid(format!(
+                "connect.presence_ttl_ms ({}) must exceed connect.presence_renew_ms ({})",
+                c.presence_ttl_ms, c.presence_renew_ms
+            )));
+        }
+        Ok(())
     }
 
     /// Read and parse a configuration file.
     pub fn load(path: &Path) -> crate::Result<Self> {
         Self::from_toml(&std::fs::read_to_string(path)?)
     }
+}
+
+fn invalid(message: String) -> crate::Error {
+    crate::Error::InvalidConfig(message)
+}
+
+/// Seconds as a duration.
+fn secs(v: u64) -> Duration {
+    Duration::from_secs(v)
 }
 
 /// `[api]`.
@@ -54,6 +103,16 @@ pub struct ApiConfig {
     /// WebSocket URL the web page should use, when it cannot be derived from the page's own
     /// host and the connect port (e.g. behind a proxy). Default: derived.
     pub public_ws_url: Option<String>,
+    /// Most simultaneous HTTP connections on the REST listener; when full, the connection
+    /// idle the longest is closed to make room. Default 2 048.
+    pub max_connections: usize,
+    /// Most simultaneous HTTP connections on the page-only listener. Default 256.
+    pub site_max_connections: usize,
+    /// Seconds a client has to send a request's headers — on a new connection and between
+    /// the requests of a kept-alive one (so it is also the keep-alive idle time). Default 10.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in. Default 10.
+    pub body_timeout_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -64,7 +123,22 @@ impl Default for ApiConfig {
             site_addr: ([0, 0, 0, 0], 8080).into(),
             max_body_bytes: 64 * 1024,
             public_ws_url: None,
+            max_connections: 2048,
+            site_max_connections: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
         }
+    }
+}
+
+impl ApiConfig {
+    /// [`Self::header_timeout_secs`] as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        secs(self.header_timeout_secs)
+    }
+    /// [`Self::body_timeout_secs`] as a duration.
+    pub fn body_timeout(&self) -> Duration {
+        secs(self.body_timeout_secs)
     }
 }
 
@@ -91,16 +165,40 @@ pub struct ConnectConfig {
     /// Largest inbound TCP payload in bytes (at most 32 763, the protocol's limit); bigger
     /// closes the connection. Default 32 763.
     pub tcp_max_payload_bytes: usize,
-    /// Seconds between server Pings. Default 54.
+    /// Seconds between server keep-alives (a WebSocket Ping, TCP's `ping msg`). Default 54.
     pub ping_interval_secs: u64,
-    /// Seconds without any inbound frame before the connection is dropped. Default 60.
+    /// Seconds without any inbound frame (a Pong counts) before the connection is closed
+    /// with 4000. Must exceed `ping_interval_secs`, so that a client answering pings is
+    /// never idle. Default 60.
     pub idle_timeout_secs: u64,
     /// Seconds a new connection has to send its auth frame. Default 10.
     pub auth_timeout_secs: u64,
     /// Allowed `Origin` headers for WebSocket upgrades; empty allows any. Default empty.
     pub allowed_origins: Vec<String>,
-    /// Most simultaneous connections; more are refused at accept. Default 200 000.
+    /// Most simultaneous long connections (WebSocket and TCP together). When full, the
+    /// oldest connection that has not authenticated yet is closed to make room; if there is
+    /// none, a new WebSocket is closed with 1013 and a new TCP connection is dropped.
+    /// Lowered at start to fit the process's open-file limit. Default 200 000.
     pub max_connections: usize,
+    /// Most simultaneous HTTP connections on the WebSocket listener that have not upgraded
+    /// yet; when full, the one idle the longest is closed. Default 1 024.
+    pub max_handshakes: usize,
+    /// Seconds a connection to the WebSocket listener has to send its upgrade request.
+    /// Default 10.
+    pub handshake_timeout_secs: u64,
+    /// Recent delivery ids remembered, so that a redelivered entry is not pushed twice.
+    /// Default 131 072.
+    pub dedup_window: usize,
+    /// Milliseconds between renewals of this server's presence lease. Default 2 000.
+    pub presence_renew_ms: u64,
+    /// Milliseconds the presence lease lasts: if this server stops renewing (it died), its
+    /// connections leave every room within this (plus one sweep). It must outlast a pause of
+    /// the server (a GC-free process still stalls: swapping, SIGSTOP, a VM migration).
+    /// Default 8 000.
+    pub presence_ttl_ms: u64,
+    /// Milliseconds between two roster (op 5) pushes to one room, and between two count
+    /// (op 4) pushes: changes in between are coalesced into the next one. Default 1 000.
+    pub roster_interval_ms: u64,
     /// Where this server's RPC service (called by task) listens in distributed mode.
     /// Default `0.0.0.0:7100`.
     pub rpc_addr: SocketAddr,
@@ -121,6 +219,12 @@ impl Default for ConnectConfig {
             auth_timeout_secs: 10,
             allowed_origins: Vec::new(),
             max_connections: 200_000,
+            max_handshakes: 1024,
+            handshake_timeout_secs: 10,
+            dedup_window: 131_072,
+            presence_renew_ms: 2_000,
+            presence_ttl_ms: 8_000,
+            roster_interval_ms: 1_000,
             rpc_addr: ([0, 0, 0, 0], 7100).into(),
         }
     }
@@ -129,15 +233,31 @@ impl Default for ConnectConfig {
 impl ConnectConfig {
     /// [`Self::ping_interval_secs`] as a duration.
     pub fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.ping_interval_secs)
+        secs(self.ping_interval_secs)
     }
     /// [`Self::idle_timeout_secs`] as a duration.
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_secs)
+        secs(self.idle_timeout_secs)
     }
     /// [`Self::auth_timeout_secs`] as a duration.
     pub fn auth_timeout(&self) -> Duration {
-        Duration::from_secs(self.auth_timeout_secs)
+        secs(self.auth_timeout_secs)
+    }
+    /// [`Self::handshake_timeout_secs`] as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        secs(self.handshake_timeout_secs)
+    }
+    /// [`Self::presence_renew_ms`] as a duration.
+    pub fn presence_renew(&self) -> Duration {
+        Duration::from_millis(self.presence_renew_ms)
+    }
+    /// [`Self::presence_ttl_ms`] as a duration.
+    pub fn presence_ttl(&self) -> Duration {
+        Duration::from_millis(self.presence_ttl_ms)
+    }
+    /// [`Self::roster_interval_ms`] as a duration.
+    pub fn roster_interval(&self) -> Duration {
+        Duration::from_millis(self.roster_interval_ms)
     }
 }
 
@@ -145,8 +265,7 @@ impl ConnectConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogicConfig {
-    /// This instance's id, unique in the cluster; also the snowflake node id source.
-    /// Default `logic-1`.
+    /// This instance's id in the registry, unique in the cluster. Default `logic-1`.
     pub instance_id: String,
     /// Snowflake node id (0–1023), unique per logic instance. Default 1.
     pub node_id: u16,
@@ -168,6 +287,9 @@ pub struct LogicConfig {
     /// Where this instance's RPC service (called by api and connect) listens in distributed
     /// mode. Default `0.0.0.0:7170`.
     pub rpc_addr: SocketAddr,
+    /// Milliseconds between sweeps that forget the presence of connect servers whose lease
+    /// lapsed (they died). Default 1 000.
+    pub presence_sweep_ms: u64,
 }
 
 impl Default for LogicConfig {
@@ -183,6 +305,7 @@ impl Default for LogicConfig {
             max_password_bytes: 128,
             max_msg_bytes: 4096,
             rpc_addr: ([0, 0, 0, 0], 7170).into(),
+            presence_sweep_ms: 1_000,
         }
     }
 }
@@ -191,6 +314,10 @@ impl LogicConfig {
     /// [`Self::session_ttl_secs`] as a duration.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
+    }
+    /// [`Self::presence_sweep_ms`] as a duration.
+    pub fn presence_sweep(&self) -> Duration {
+        Duration::from_millis(self.presence_sweep_ms)
     }
 }
 
@@ -202,6 +329,12 @@ pub struct TaskConfig {
     pub consumer: String,
     /// Deliveries taken from the queue per batch. Default 512.
     pub batch: usize,
+    /// Most queue entries a worker holds unacknowledged at once (taken, not yet delivered to
+    /// every connect server they concern); at the bound it stops taking more. Default 8 192.
+    pub max_in_flight: usize,
+    /// Hand-outs of one entry (across workers) after which it is dead-lettered instead of
+    /// tried again. Default 10.
+    pub max_deliveries: u32,
 }
 
 impl Default for TaskConfig {
@@ -209,6 +342,8 @@ impl Default for TaskConfig {
         Self {
             consumer: "task-1".into(),
             batch: 512,
+            max_in_flight: 8192,
+            max_deliveries: 10,
         }
     }
 }
@@ -344,6 +479,17 @@ mod tests {
         let c = Config::from_toml(block).unwrap();
         assert!(!c.api.site);
         assert_eq!(c.connect.allowed_origins, ["https://chat.example.com"]);
+    }
+
+    #[test]
+    fn nonsense_durations_are_refused_with_the_field_named() {
+        let e = Config::from_toml("[connect]\nping_interval_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("connect.ping_interval_secs"), "{e}");
+        let e = Config::from_toml("[connect]\nidle_timeout_secs = 30\n").unwrap_err();
+        assert!(e.to_string().contains("must exceed"), "{e}");
+        let c = Config::from_toml("[connect]\nping_interval_secs = 1\nidle_timeout_secs = 2\n")
+            .unwrap();
+        assert_eq!(c.connect.ping_interval(), Duration::from_secs(1));
     }
 
     #[test]

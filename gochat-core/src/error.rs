@@ -5,23 +5,18 @@
 #[non_exhaustive]
 pub enum Error {
     /// The SQLite store failed.
+    #[cfg(feature = "sqlite")]
     #[error("sqlite store")]
     Sqlite(#[from] rusqlite::Error),
     /// A socket or file operation failed.
     #[error("i/o")]
     Io(#[from] std::io::Error),
-    /// An RPC to another layer failed before it produced an answer.
-    #[error("rpc to {peer}")]
-    Rpc {
-        /// Which peer was called.
-        peer: String,
-        /// Why the call failed.
-        #[source]
-        source: tarpc::client::RpcError,
-    },
     /// The configuration file could not be parsed.
     #[error("configuration")]
     Config(#[from] toml::de::Error),
+    /// The configuration parsed but makes no sense; says which field and why.
+    #[error("configuration: {0}")]
+    InvalidConfig(String),
     /// A user name is already registered.
     #[error("user name already taken")]
     NameTaken,
@@ -47,9 +42,19 @@ pub enum Error {
     #[cfg(feature = "etcd")]
     #[error("etcd")]
     Etcd(#[from] etcd_client::Error),
-    /// A stored entry could not be decoded (corrupt, or written by an incompatible version).
+    /// A stored entry is not what it should be (corrupt, or written by an incompatible
+    /// version); says what.
     #[error("undecodable entry: {0}")]
     Decode(String),
+    /// A stored entry could not be decoded by its codec.
+    #[error("undecodable {what}")]
+    Malformed {
+        /// What was being decoded.
+        what: String,
+        /// The codec's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The queue stayed full for longer than a publish may wait.
     #[error("queue full")]
     QueueFull,

@@ -1,28 +1,45 @@
-//! The HTTP/1 accept loop shared by the api and connect layers (hyper, with upgrades so
-//! WebSocket handshakes work on the same connections).
+//! The HTTP/1 server shared by the api and connect layers (hyper, with upgrades so WebSocket
+//! handshakes work on the same connections), on the shared [`accept_loop`].
+//!
+//! Every connection holds a place under the listener's [`Admission`]; between requests it is
+//! evictable, so that when the listener is full the connection idle the longest makes room
+//! for a new one. A client must send each request's headers within `header_timeout` (also
+//! the keep-alive idle time: hyper starts the timer whenever it waits for a request).
 
+use crate::net::{Admission, accept_loop};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long an in-flight request may run on after shutdown before its connection is cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The limits of one HTTP listener.
+#[derive(Clone)]
+pub struct HttpLimits {
+    /// Its connection limit.
+    pub admission: Arc<Admission>,
+    /// How long a client may take to send a request's headers (and idle between requests).
+    pub header_timeout: Duration,
+}
+
 /// Accept connections on `listener` and serve each with `handler` until `shutdown` fires.
-/// Each connection is a task on `tasks`, so the caller can wait for them to finish. At most
-/// `max_connections` are open at once; beyond that new connections are closed at accept
-/// (the client sees a reset, the server keeps serving everyone else).
+/// Each connection is a task on `tasks`, so the caller can wait for them to finish. A
+/// connection that finds the listener full (and nothing idle to evict) is closed at once;
+/// the server keeps serving everyone else.
 pub async fn serve<F, Fut, B>(
     listener: TcpListener,
     handler: F,
-    max_connections: usize,
+    limits: HttpLimits,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) where
@@ -32,43 +49,58 @@ pub async fn serve<F, Fut, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.cancelled() => return,
-        };
-        let stream = match accepted {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!("connection limit {max_connections} reached; refusing a connection");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handler))
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    // Let an in-flight request finish; an upgraded socket has left hyper
-                    // already and has its own shutdown handling.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    let conn_tasks = tasks.clone();
+    let stop = shutdown.clone();
+    accept_loop(
+        listener,
+        Some(limits.admission.clone()),
+        shutdown,
+        move |stream, peer, ticket| {
+            let Some(ticket) = ticket else {
+                tracing::debug!("http: listener full, refusing {peer}");
+                return; // dropping the stream closes it
+            };
+            let ticket = Arc::new(ticket);
+            ticket.set_evictable(true);
+            let handler = handler.clone();
+            let in_request = ticket.clone();
+            // While a request runs the connection may not be evicted; after its response it
+            // may again — unless it switched protocols (it is leaving hyper for a WebSocket).
+            let service = service_fn(move |req| {
+                in_request.set_evictable(false);
+                let answer = handler(req);
+                let t = in_request.clone();
+                async move {
+                    let resp = answer.await?;
+                    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                        t.set_evictable(true);
+                    }
+                    Ok::<_, Infallible>(resp)
                 }
-            }
-            drop(permit);
-        });
-    }
+            });
+            let shutdown = stop.clone();
+            let header_timeout = limits.header_timeout;
+            conn_tasks.spawn(async move {
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = ticket.evicted() => {
+                        tracing::debug!("http: evicted idle connection from {peer}");
+                    }
+                    _ = shutdown.cancelled() => {
+                        // Let an in-flight request finish; an upgraded socket has left hyper
+                        // already and has its own shutdown handling.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+                    }
+                }
+            });
+        },
+    )
+    .await
 }

@@ -8,9 +8,9 @@
 //! |---|---|
 //! | [`Queue`] | [`MemoryQueue`] |
 //! | [`Registry`] | [`MemoryRegistry`] |
-//! | [`Store`] | [`SqliteStore`] |
+//! | [`Store`] | `SqliteStore` (feature `sqlite`, on by default) |
 //! | [`Sessions`] | [`MemorySessions`] |
-//! | [`Transport`] | [`LocalTransport`] (tarpc over in-process channels) |
+//! | [`Transport`] | [`LocalTransport`] (in-process: the service itself, called directly) |
 //!
 //! and the RPC definitions between layers ([`rpc`]).
 //!
@@ -24,6 +24,7 @@ mod error;
 pub mod http;
 pub mod ids;
 pub mod model;
+pub mod net;
 pub mod protocol;
 pub mod queue;
 #[cfg(feature = "redis")]
@@ -42,5 +43,7 @@ pub use error::{Error, Result};
 pub use queue::{MemoryQueue, Queue};
 pub use registry::{MemoryRegistry, Registry};
 pub use sessions::{MemorySessions, Sessions};
-pub use store::{SqliteStore, Store};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::Store;
 pub use transport::{LocalTransport, Peers, TcpTransport, Transport};

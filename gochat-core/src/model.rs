@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 pub type UserId = i64;
 /// A room's numeric id. `-1` ([`NO_ROOM`]) means "in no room".
 pub type RoomId = i64;
-/// The room a connection joins when its auth frame names none (gochat's default).
+/// The room gochat's web page (and ours) opens in. An auth frame without a `roomId` joins
+/// room 0, as in gochat.
 pub const DEFAULT_ROOM: RoomId = 1;
 /// The room id a client sends to receive private messages only.
 pub const NO_ROOM: RoomId = -1;
@@ -62,8 +63,8 @@ pub enum Target {
     User(UserId),
     /// Every connection in one room (op 3, 4, 5).
     Room(RoomId),
-    /// Close this user's connections that authenticated with this token (logout).
-    Logout {
+    /// The connections of one user that authenticated with one token (to close them).
+    Token {
         /// Whose connections.
         user_id: UserId,
         /// The token they authenticated with.
@@ -71,13 +72,39 @@ pub enum Target {
     },
 }
 
+/// What a [`Delivery`] carries. Connect treats each kind its own way: messages go out as
+/// they come, rosters and counts are coalesced per room, closes close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PushKind {
+    /// A chat message (op 2 or op 3).
+    Message,
+    /// A room's roster (op 5). Connect sends at most one per room per coalescing interval.
+    Roster,
+    /// A room's online count (op 4). Coalesced like rosters.
+    Count,
+    /// Close the target's connections (its payload is empty).
+    Close(SessionEnd),
+}
+
+/// Why a session's connections are closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionEnd {
+    /// The user logged out with this token.
+    LoggedOut,
+    /// A later login of the same user revoked this token.
+    Revoked,
+}
+
 /// One unit of work handed from logic to task through the [`Queue`](crate::Queue).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
-    /// Snowflake id: unique, and the same on every redelivery (so duplicates are detectable).
+    /// Snowflake id: unique, and the same on every redelivery, so that a connect server can
+    /// drop a copy it has already handled.
     pub id: i64,
     /// Who receives it.
     pub target: Target,
+    /// What it is.
+    pub kind: PushKind,
     /// The JSON push object exactly as clients receive it (encoded once, by logic).
     pub payload: Bytes,
 }

@@ -1,8 +1,8 @@
-//! What the layers ask of each other, twice over: as object-safe traits
-//! ([`LogicService`], [`ConnectService`]) that the layer crates implement and call, and as
-//! the tarpc services ([`LogicRpc`], [`ConnectRpc`]) that carry those calls between
-//! processes. The adapters between the two live here, so no service crate depends on
-//! another and none of them touches tarpc.
+//! What the layers ask of each other: object-safe traits ([`LogicService`],
+//! [`ConnectService`]) that the layer crates implement and call. In one process a caller
+//! holds the service itself; between processes the tarpc services ([`LogicRpc`],
+//! [`ConnectRpc`]) carry the same calls. One macro writes all of it from one list of
+//! methods per layer, so no service crate depends on another and none of them touches tarpc.
 
 use crate::model::{Delivery, Presence, RoomId, User, UserId};
 use async_trait::async_trait;
@@ -72,158 +72,116 @@ pub struct RoomPushRequest {
     pub msg: String,
 }
 
-/// The logic layer, as api and connect see it.
-#[async_trait]
-pub trait LogicService: Send + Sync + 'static {
-    /// Create a user and log it in; returns its token.
-    async fn register(&self, name: String, password: String) -> Result<String, Fault>;
-    /// Log a user in (revoking its previous login); returns the token.
-    async fn login(&self, name: String, password: String) -> Result<String, Fault>;
-    /// Who a token belongs to.
-    async fn check_auth(&self, token: String) -> Result<User, Fault>;
-    /// End a session and close the connections that used it.
-    async fn logout(&self, token: String) -> Result<(), Fault>;
-    /// Admit a connection: resolve its token, record its presence.
-    async fn connect(&self, req: ConnectRequest) -> Result<User, Fault>;
-    /// A connection closed: forget its presence and tell its room.
-    async fn disconnect(&self, presence: Presence) -> Result<(), Fault>;
-    /// Send a private message.
-    async fn push(&self, req: PushRequest) -> Result<(), Fault>;
-    /// Send a room message.
-    async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault>;
-    /// Push a room's online count to the room.
-    async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
-    /// Push a room's roster to the room.
-    async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault>;
-    /// A connect server (re)starts: forget any presence a previous run of it left behind.
-    async fn reset_server(&self, server_id: String) -> Result<(), Fault>;
+/// Writes, from one list of methods, the four faces of a layer's service: the object-safe
+/// trait the layer implements and its callers use (`$service`), the tarpc service that
+/// carries it between processes (`$rpc`, whose client tarpc names `$client`), the adapter
+/// serving a `$service` as `$rpc` (`$server`), and the `$service` a remote `$client`
+/// provides (`$remote`, a [`Redial`]). In-process callers hold the `$service` itself.
+macro_rules! layer_service {
+    (
+        $(#[$doc:meta])*
+        service $service:ident, rpc $rpc:ident, client $client:ident,
+        server $server:ident, remote $remote:ident {
+            $(
+                $(#[$mdoc:meta])*
+                fn $method:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
+            )*
+        }
+    ) => {
+        $(#[$doc])*
+        #[async_trait]
+        pub trait $service: Send + Sync + 'static {
+            $(
+                $(#[$mdoc])*
+                async fn $method(&self, $($arg: $ty),*) -> Result<$ret, Fault>;
+            )*
+        }
+
+        #[doc = concat!("[`", stringify!($service), "`] as a tarpc service, between processes.")]
+        #[tarpc::service]
+        pub trait $rpc {
+            $(
+                #[doc = concat!("See [`", stringify!($service), "::", stringify!($method), "`].")]
+                async fn $method($($arg: $ty),*) -> Result<$ret, Fault>;
+            )*
+        }
+
+        #[doc = concat!("Serves a [`", stringify!($service), "`] as [`", stringify!($rpc), "`].")]
+        #[derive(Clone)]
+        pub struct $server(pub Arc<dyn $service>);
+
+        impl $rpc for $server {
+            $(
+                async fn $method(
+                    self,
+                    _: tarpc::context::Context,
+                    $($arg: $ty),*
+                ) -> Result<$ret, Fault> {
+                    self.0.$method($($arg),*).await
+                }
+            )*
+        }
+
+        #[doc = concat!("A [`", stringify!($service), "`] in another process, over tarpc.")]
+        pub type $remote = Redial<$client>;
+
+        #[async_trait]
+        impl $service for $remote {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> Result<$ret, Fault> {
+                    self.settle(self.get().await?.$method(ctx(), $($arg),*).await)
+                }
+            )*
+        }
+    };
 }
 
-/// A connect server, as task sees it.
-#[async_trait]
-pub trait ConnectService: Send + Sync + 'static {
-    /// Hand deliveries to the connections they target, in order. Returns once every
-    /// delivery is queued on its connections (or found to have none here).
-    async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault>;
-}
-
-/// The logic layer's tarpc service.
-#[tarpc::service]
-pub trait LogicRpc {
-    /// See [`LogicService::register`].
-    async fn register(name: String, password: String) -> Result<String, Fault>;
-    /// See [`LogicService::login`].
-    async fn login(name: String, password: String) -> Result<String, Fault>;
-    /// See [`LogicService::check_auth`].
-    async fn check_auth(token: String) -> Result<User, Fault>;
-    /// See [`LogicService::logout`].
-    async fn logout(token: String) -> Result<(), Fault>;
-    /// See [`LogicService::connect`].
-    async fn connect(req: ConnectRequest) -> Result<User, Fault>;
-    /// See [`LogicService::disconnect`].
-    async fn disconnect(presence: Presence) -> Result<(), Fault>;
-    /// See [`LogicService::push`].
-    async fn push(req: PushRequest) -> Result<(), Fault>;
-    /// See [`LogicService::push_room`].
-    async fn push_room(req: RoomPushRequest) -> Result<(), Fault>;
-    /// See [`LogicService::count`].
-    async fn count(token: String, room_id: RoomId) -> Result<(), Fault>;
-    /// See [`LogicService::room_info`].
-    async fn room_info(token: String, room_id: RoomId) -> Result<(), Fault>;
-    /// See [`LogicService::reset_server`].
-    async fn reset_server(server_id: String) -> Result<(), Fault>;
-}
-
-/// The connect layer's tarpc service.
-#[tarpc::service]
-pub trait ConnectRpc {
-    /// See [`ConnectService::deliver`].
-    async fn deliver(deliveries: Vec<Delivery>) -> Result<(), Fault>;
-}
-
-/// Serves a [`LogicService`] as [`LogicRpc`].
-#[derive(Clone)]
-pub struct LogicRpcServer(pub Arc<dyn LogicService>);
-
-impl LogicRpc for LogicRpcServer {
-    async fn register(
-        self,
-        _: tarpc::context::Context,
-        name: String,
-        password: String,
-    ) -> Result<String, Fault> {
-        self.0.register(name, password).await
-    }
-    async fn login(
-        self,
-        _: tarpc::context::Context,
-        name: String,
-        password: String,
-    ) -> Result<String, Fault> {
-        self.0.login(name, password).await
-    }
-    async fn check_auth(self, _: tarpc::context::Context, token: String) -> Result<User, Fault> {
-        self.0.check_auth(token).await
-    }
-    async fn logout(self, _: tarpc::context::Context, token: String) -> Result<(), Fault> {
-        self.0.logout(token).await
-    }
-    async fn connect(self, _: tarpc::context::Context, req: ConnectRequest) -> Result<User, Fault> {
-        self.0.connect(req).await
-    }
-    async fn disconnect(self, _: tarpc::context::Context, presence: Presence) -> Result<(), Fault> {
-        self.0.disconnect(presence).await
-    }
-    async fn push(self, _: tarpc::context::Context, req: PushRequest) -> Result<(), Fault> {
-        self.0.push(req).await
-    }
-    async fn push_room(
-        self,
-        _: tarpc::context::Context,
-        req: RoomPushRequest,
-    ) -> Result<(), Fault> {
-        self.0.push_room(req).await
-    }
-    async fn count(
-        self,
-        _: tarpc::context::Context,
-        token: String,
-        room_id: RoomId,
-    ) -> Result<(), Fault> {
-        self.0.count(token, room_id).await
-    }
-    async fn room_info(
-        self,
-        _: tarpc::context::Context,
-        token: String,
-        room_id: RoomId,
-    ) -> Result<(), Fault> {
-        self.0.room_info(token, room_id).await
-    }
-    async fn reset_server(
-        self,
-        _: tarpc::context::Context,
-        server_id: String,
-    ) -> Result<(), Fault> {
-        self.0.reset_server(server_id).await
+layer_service! {
+    /// The logic layer, as api and connect see it.
+    service LogicService, rpc LogicRpc, client LogicRpcClient,
+    server LogicRpcServer, remote RemoteLogic {
+        /// Create a user and log it in; returns its token.
+        fn register(name: String, password: String) -> String;
+        /// Log a user in (revoking its previous login and closing that login's connections);
+        /// returns the token.
+        fn login(name: String, password: String) -> String;
+        /// Who a token belongs to.
+        fn check_auth(token: String) -> User;
+        /// End a session and close the connections that used it.
+        fn logout(token: String) -> ();
+        /// Admit a connection: resolve its token, record its presence.
+        fn connect(req: ConnectRequest) -> User;
+        /// A connection closed: forget its presence and tell its room.
+        fn disconnect(presence: Presence) -> ();
+        /// Send a private message.
+        fn push(req: PushRequest) -> ();
+        /// Send a room message.
+        fn push_room(req: RoomPushRequest) -> ();
+        /// Push a room's online count to the room.
+        fn count(token: String, room_id: RoomId) -> ();
+        /// Push a room's roster to the room.
+        fn room_info(token: String, room_id: RoomId) -> ();
+        /// A connect server asserts the complete list of its live connections, replacing
+        /// whatever presence was recorded for it, and takes its presence lease for `ttl_ms`.
+        fn sync_presence(server_id: String, presences: Vec<Presence>, ttl_ms: u64) -> ();
+        /// A connect server renews its presence lease; `false` means it lapsed (or the
+        /// backend lost it) and the server must `sync_presence`.
+        fn renew_presence(server_id: String, ttl_ms: u64) -> bool;
     }
 }
 
-/// Serves a [`ConnectService`] as [`ConnectRpc`].
-#[derive(Clone)]
-pub struct ConnectRpcServer(pub Arc<dyn ConnectService>);
-
-impl ConnectRpc for ConnectRpcServer {
-    async fn deliver(
-        self,
-        _: tarpc::context::Context,
-        deliveries: Vec<Delivery>,
-    ) -> Result<(), Fault> {
-        self.0.deliver(deliveries).await
+layer_service! {
+    /// A connect server, as task sees it.
+    service ConnectService, rpc ConnectRpc, client ConnectRpcClient,
+    server ConnectRpcServer, remote RemoteConnect {
+        /// Hand deliveries to the connections they target, in order. Returns once every
+        /// delivery is queued on its connections (or found to have none here); a delivery
+        /// this server handled recently (same id) is dropped.
+        fn deliver(deliveries: Vec<Delivery>) -> ();
     }
 }
 
-/// Dials a fresh client (a new connection or in-process channel).
+/// Dials a fresh client (a new connection to the peer).
 pub type Dial<C> =
     Box<dyn Fn() -> futures::future::BoxFuture<'static, crate::Result<C>> + Send + Sync>;
 
@@ -285,56 +243,6 @@ impl<C: Clone> Redial<C> {
     }
 }
 
-/// A [`LogicService`] reached over tarpc (in-process or TCP).
-pub type RemoteLogic = Redial<LogicRpcClient>;
-
-/// A [`ConnectService`] reached over tarpc (in-process or TCP).
-pub type RemoteConnect = Redial<ConnectRpcClient>;
-
 fn ctx() -> tarpc::context::Context {
     tarpc::context::current()
-}
-
-#[async_trait]
-impl LogicService for RemoteLogic {
-    async fn register(&self, name: String, password: String) -> Result<String, Fault> {
-        self.settle(self.get().await?.register(ctx(), name, password).await)
-    }
-    async fn login(&self, name: String, password: String) -> Result<String, Fault> {
-        self.settle(self.get().await?.login(ctx(), name, password).await)
-    }
-    async fn check_auth(&self, token: String) -> Result<User, Fault> {
-        self.settle(self.get().await?.check_auth(ctx(), token).await)
-    }
-    async fn logout(&self, token: String) -> Result<(), Fault> {
-        self.settle(self.get().await?.logout(ctx(), token).await)
-    }
-    async fn connect(&self, req: ConnectRequest) -> Result<User, Fault> {
-        self.settle(self.get().await?.connect(ctx(), req).await)
-    }
-    async fn disconnect(&self, presence: Presence) -> Result<(), Fault> {
-        self.settle(self.get().await?.disconnect(ctx(), presence).await)
-    }
-    async fn push(&self, req: PushRequest) -> Result<(), Fault> {
-        self.settle(self.get().await?.push(ctx(), req).await)
-    }
-    async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault> {
-        self.settle(self.get().await?.push_room(ctx(), req).await)
-    }
-    async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.settle(self.get().await?.count(ctx(), token, room_id).await)
-    }
-    async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.settle(self.get().await?.room_info(ctx(), token, room_id).await)
-    }
-    async fn reset_server(&self, server_id: String) -> Result<(), Fault> {
-        self.settle(self.get().await?.reset_server(ctx(), server_id).await)
-    }
-}
-
-#[async_trait]
-impl ConnectService for RemoteConnect {
-    async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Fault> {
-        self.settle(self.get().await?.deliver(ctx(), deliveries).await)
-    }
 }

@@ -5,14 +5,17 @@ use crate::token::new_token;
 use async_trait::async_trait;
 use gochat_core::config::LogicConfig;
 use gochat_core::ids::Snowflake;
-use gochat_core::model::{Delivery, NO_ROOM, Presence, RoomId, Target, User, UserId};
+use gochat_core::model::{
+    Delivery, NO_ROOM, Presence, PushKind, RoomId, SessionEnd, Target, User, UserId,
+};
 use gochat_core::protocol::push::{
-    ChatMessage, OP_PRIVATE, OP_ROOM, encode_count, encode_message, encode_roster,
+    ChatMessage, OP_PRIVATE, OP_ROOM, Roster, encode_count, encode_message, encode_roster,
 };
 use gochat_core::protocol::time::now_string;
 use gochat_core::rpc::{ConnectRequest, Fault, LogicService, PushRequest, RoomPushRequest};
 use gochat_core::{Queue, Sessions, Store};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// gochat's message for a taken name (kept byte for byte for its clients).
 pub const NAME_TAKEN: &str = "this user name already have , please login !!!";
@@ -52,6 +55,9 @@ pub enum Error {
     /// A backend failed.
     #[error("backend")]
     Backend(#[from] gochat_core::Error),
+    /// A request to this logic layer failed (while creating the demo users, say).
+    #[error("request refused")]
+    Refused(#[from] Fault),
 }
 
 fn internal(e: impl std::fmt::Display) -> Fault {
@@ -85,10 +91,7 @@ impl Logic {
     pub async fn ensure_demo_users(&self) -> Result<(), Error> {
         for name in ["demo", "test", "admin"] {
             if self.store.user_by_name(name).await?.is_none() {
-                let hash = self
-                    .hash(DEMO_PASSWORD)
-                    .await
-                    .map_err(|f| gochat_core::Error::Io(std::io::Error::other(f.to_string())))?;
+                let hash = self.hash(DEMO_PASSWORD).await?;
                 match self.store.create_user(name, &hash).await {
                     Ok(_) | Err(gochat_core::Error::NameTaken) => {}
                     Err(e) => return Err(e.into()),
@@ -167,28 +170,55 @@ impl Logic {
             .ok_or(Fault::Session)
     }
 
+    /// Log `user` in with a new token; the connections of the login it revokes are closed.
     async fn start_session(&self, user: &User) -> Result<String, Fault> {
         let token = new_token();
-        self.sessions
+        let revoked = self
+            .sessions
             .login(&token, user, self.config.session_ttl())
             .await
             .map_err(internal)?;
+        if let Some(old) = revoked {
+            self.close_token(user.id, old, SessionEnd::Revoked).await?;
+        }
         Ok(token)
     }
 
-    async fn publish(&self, target: Target, payload: Vec<u8>) -> Result<(), Fault> {
+    async fn publish(&self, target: Target, kind: PushKind, payload: Vec<u8>) -> Result<(), Fault> {
         let delivery = Delivery {
             id: self.ids.next_id(),
             target,
+            kind,
             payload: payload.into(),
         };
         self.queue.publish(delivery).await.map_err(internal)
     }
 
     async fn publish_roster(&self, room_id: RoomId) -> Result<(), Fault> {
-        let roster = self.sessions.roster(room_id).await.map_err(internal)?;
-        self.publish(Target::Room(room_id), encode_roster(room_id, &roster))
-            .await
+        let users = self.sessions.roster(room_id).await.map_err(internal)?;
+        let roster: Roster = users
+            .into_iter()
+            .map(|u| (u.id.to_string(), u.name))
+            .collect();
+        self.publish(
+            Target::Room(room_id),
+            PushKind::Roster,
+            encode_roster(room_id, &roster),
+        )
+        .await
+    }
+
+    /// Close the connections that authenticated with `token`, wherever they are.
+    async fn close_token(&self, user: UserId, token: String, end: SessionEnd) -> Result<(), Fault> {
+        self.publish(
+            Target::Token {
+                user_id: user,
+                token,
+            },
+            PushKind::Close(end),
+            Vec::new(),
+        )
+        .await
     }
 }
 
@@ -248,14 +278,8 @@ impl LogicService for Logic {
             .await
             .map_err(internal)?
             .ok_or(Fault::Session)?;
-        self.publish(
-            Target::Logout {
-                user_id: user.id,
-                token,
-            },
-            Vec::new(),
-        )
-        .await
+        self.close_token(user.id, token, SessionEnd::LoggedOut)
+            .await
     }
 
     async fn connect(&self, req: ConnectRequest) -> Result<User, Fault> {
@@ -300,7 +324,7 @@ impl LogicService for Logic {
             op: OP_PRIVATE,
             create_time: String::new(),
         };
-        self.publish(Target::User(to.id), encode_message(&msg))
+        self.publish(Target::User(to.id), PushKind::Message, encode_message(&msg))
             .await
     }
 
@@ -318,14 +342,19 @@ impl LogicService for Logic {
             op: OP_ROOM,
             create_time: now_string(),
         };
-        self.publish(Target::Room(req.room_id), encode_message(&msg))
-            .await
+        self.publish(
+            Target::Room(req.room_id),
+            PushKind::Message,
+            encode_message(&msg),
+        )
+        .await
     }
 
     async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
         self.session(&token).await?;
         let n = self.sessions.roster(room_id).await.map_err(internal)?.len();
-        self.publish(Target::Room(room_id), encode_count(n)).await
+        self.publish(Target::Room(room_id), PushKind::Count, encode_count(n))
+            .await
     }
 
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
@@ -333,9 +362,21 @@ impl LogicService for Logic {
         self.publish_roster(room_id).await
     }
 
-    async fn reset_server(&self, server_id: String) -> Result<(), Fault> {
+    async fn sync_presence(
+        &self,
+        server_id: String,
+        presences: Vec<Presence>,
+        ttl_ms: u64,
+    ) -> Result<(), Fault> {
         self.sessions
-            .drop_server(&server_id)
+            .sync_server(&server_id, &presences, Duration::from_millis(ttl_ms))
+            .await
+            .map_err(internal)
+    }
+
+    async fn renew_presence(&self, server_id: String, ttl_ms: u64) -> Result<bool, Fault> {
+        self.sessions
+            .renew_server(&server_id, Duration::from_millis(ttl_ms))
             .await
             .map_err(internal)
     }

@@ -1,11 +1,15 @@
 //! # gochat-task
 //!
-//! The task layer: consumes the [`Queue`](gochat_core::Queue), finds which connect servers
-//! hold each delivery's recipients (through [`Sessions`](gochat_core::Sessions) and the
-//! [`Registry`](gochat_core::Registry)), calls them, and acknowledges after delivery. Run
-//! any number of [`Task`]s on one queue; they share its consumer group.
+//! The task layer: consumes the [`Queue`](gochat_core::Queue), finds the connect servers
+//! holding each delivery's recipients through [`Sessions`](gochat_core::Sessions), and
+//! hands each server its part through a per-server pipeline — in queue order, retried with
+//! backoff — acknowledging an entry only when every server has taken it (or died).
+//! Entries that can never be delivered go to the queue's dead letters.
 
 mod consumer;
+mod entry;
+pub mod pipeline;
 pub mod router;
 
-pub use consumer::Task;
+pub use consumer::{Routed, Task};
+pub use pipeline::Counters;

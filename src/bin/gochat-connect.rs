@@ -11,7 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use gochat::Layers;
-use gochat::cli::{ClusterArgs, CommonArgs};
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{ClusterArgs, CommonArgs};
 use std::net::SocketAddr;
 
 /// Run a gochat connect server.
@@ -42,7 +45,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    gochat::cli::run_layer(&a.common, &a.cluster, Layers::CONNECT, |c| {
+    cli::run_layer(&a.common, &a.cluster, Layers::CONNECT, |c| {
         if let Some(v) = a.server_id {
             c.connect.server_id = v;
         }

@@ -11,7 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use gochat::Layers;
-use gochat::cli::{ClusterArgs, CommonArgs};
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{ClusterArgs, CommonArgs};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -40,7 +43,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    gochat::cli::run_layer(&a.common, &a.cluster, Layers::LOGIC, |c| {
+    cli::run_layer(&a.common, &a.cluster, Layers::LOGIC, |c| {
         if let Some(v) = a.instance_id {
             c.logic.instance_id = v;
         }

@@ -11,7 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use gochat::Layers;
-use gochat::cli::{ClusterArgs, CommonArgs};
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{ClusterArgs, CommonArgs};
 
 /// Run a gochat task worker.
 #[derive(Parser)]
@@ -29,7 +32,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    gochat::cli::run_layer(&a.common, &a.cluster, Layers::TASK, |c| {
+    cli::run_layer(&a.common, &a.cluster, Layers::TASK, |c| {
         if let Some(v) = a.consumer {
             c.task.consumer = v;
         }

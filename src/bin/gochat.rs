@@ -12,7 +12,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use gochat::Server;
-use gochat::cli::{self, CommonArgs};
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::CommonArgs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

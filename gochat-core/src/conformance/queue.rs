@@ -1,5 +1,5 @@
 use crate::config::QueueConfig;
-use crate::model::{Delivery, Target};
+use crate::model::{Delivery, PushKind, Target};
 use crate::queue::Queue;
 use std::collections::HashSet;
 use std::future::Future;
@@ -11,6 +11,7 @@ pub fn delivery(id: i64) -> Delivery {
     Delivery {
         id,
         target: Target::Room(1),
+        kind: PushKind::Message,
         payload: format!("{{\"n\":{id}}}").into(),
     }
 }
@@ -39,6 +40,14 @@ where
     )
     .await;
     consumers_share_without_duplicates(Arc::new(make(LONG_IDLE).await)).await;
+    dead_letters_leave_the_queue(
+        make(QueueConfig {
+            capacity: 100,
+            claim_idle_ms: 200,
+        })
+        .await,
+    )
+    .await;
 }
 
 async fn in_order_once<Q: Queue>(q: Q) {
@@ -107,6 +116,8 @@ async fn unacked_is_redelivered_to_another_consumer<Q: Queue>(q: Q) {
     }
     assert_eq!(second.len(), 1, "unacknowledged delivery was lost");
     assert_eq!(second[0].delivery, delivery(9), "redelivery keeps the id");
+    assert_eq!(first[0].deliveries, 1, "first hand-out");
+    assert_eq!(second[0].deliveries, 2, "redeliveries are counted");
     q.ack(&[second[0].receipt]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let third = q
@@ -152,4 +163,30 @@ async fn consumers_share_without_duplicates<Q: Queue>(q: Arc<Q>) {
         }
     }
     assert_eq!(all.len() as i64, N, "deliveries lost");
+}
+
+async fn dead_letters_leave_the_queue<Q: Queue>(q: Q) {
+    for id in [1, 2] {
+        q.publish(delivery(id)).await.unwrap();
+    }
+    let got = q.receive("a", 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(got.len(), 2);
+    let before = q.dead_lettered();
+    q.dead_letter(&[(got[0].receipt, "failed for good".into())])
+        .await
+        .unwrap();
+    q.ack(&[got[1].receipt]).await.unwrap();
+    assert_eq!(q.dead_lettered(), before + 1);
+    // Past the claim-idle time neither comes back.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = q
+        .receive("b", 10, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a dead letter came back: {again:?}");
+    // Dead-lettering twice, or an unknown receipt, is harmless.
+    q.dead_letter(&[(got[0].receipt, "again".into())])
+        .await
+        .unwrap();
+    assert_eq!(q.dead_lettered(), before + 1);
 }

@@ -35,6 +35,8 @@ where
     no_room_is_private_only(make().await).await;
     drop_server_forgets_its_presence(make().await).await;
     concurrent_joins_are_atomic(Arc::new(make().await)).await;
+    presence_is_a_lease(make().await).await;
+    sync_replaces_a_servers_presence(make().await).await;
 }
 
 async fn tokens<S: Sessions>(s: S) {
@@ -81,11 +83,7 @@ async fn presence_counts_connections<S: Sessions>(s: S) {
     s.join(&at("c2", &a, 1)).await.unwrap();
     s.join(&at("c1", &d, 1)).await.unwrap();
     s.join(&at("c3", &d, 2)).await.unwrap();
-    let roster = s.roster(1).await.unwrap();
-    assert_eq!(
-        roster.into_iter().collect::<Vec<_>>(),
-        [("10".into(), "alice".into()), ("3".into(), "demo".into())]
-    );
+    assert_eq!(s.roster(1).await.unwrap(), [d.clone(), a.clone()], "by id");
     assert_eq!(s.room_servers(1).await.unwrap(), ["c1", "c2"]);
     assert_eq!(s.room_servers(2).await.unwrap(), ["c3"]);
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1", "c2"]);
@@ -151,4 +149,84 @@ async fn concurrent_joins_are_atomic<S: Sessions>(s: Arc<S>) {
         "every join paired with its leave"
     );
     assert!(s.room_servers(7).await.unwrap().is_empty());
+}
+
+async fn presence_is_a_lease<S: Sessions>(s: S) {
+    let (a, b) = (user(1, "a"), user(2, "b"));
+    let short = Duration::from_millis(400);
+    assert!(!s.renew_server("c1", short).await.unwrap(), "no lease yet");
+    assert!(!s.server_alive("c1").await.unwrap());
+    s.sync_server("c1", &[at("c1", &a, 1)], short)
+        .await
+        .unwrap();
+    s.sync_server("c2", &[at("c2", &b, 1)], TTL).await.unwrap();
+    assert!(s.server_alive("c1").await.unwrap());
+    assert!(
+        s.renew_server("c1", short).await.unwrap(),
+        "a live lease renews"
+    );
+    assert!(
+        s.expire_servers().await.unwrap().is_empty(),
+        "nobody lapsed"
+    );
+    assert_eq!(s.room_servers(1).await.unwrap(), ["c1", "c2"]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!s.server_alive("c1").await.unwrap(), "lapsed");
+    assert_eq!(s.expire_servers().await.unwrap(), ["c1"]);
+    assert_eq!(
+        s.room_servers(1).await.unwrap(),
+        ["c2"],
+        "only c1 forgotten"
+    );
+    assert_eq!(s.roster(1).await.unwrap(), std::slice::from_ref(&b));
+    assert!(s.user_servers(1).await.unwrap().is_empty());
+    assert!(
+        !s.renew_server("c1", short).await.unwrap(),
+        "a lapsed lease does not renew: the server must sync"
+    );
+    // Presence joined by a server that never took a lease is expired too.
+    s.join(&at("ghost", &a, 3)).await.unwrap();
+    assert_eq!(s.expire_servers().await.unwrap(), ["ghost"]);
+    assert!(s.roster(3).await.unwrap().is_empty());
+    // drop_server takes the lease with it.
+    s.drop_server("c2").await.unwrap();
+    assert!(!s.server_alive("c2").await.unwrap());
+    assert!(s.roster(1).await.unwrap().is_empty());
+}
+
+async fn sync_replaces_a_servers_presence<S: Sessions>(s: S) {
+    let (a, b, c) = (user(1, "a"), user(2, "b"), user(3, "c"));
+    s.join(&at("c1", &a, 1)).await.unwrap();
+    s.join(&at("c1", &a, 1)).await.unwrap();
+    s.join(&at("c1", &b, 2)).await.unwrap();
+    s.join(&at("c2", &c, 1)).await.unwrap();
+    // c1's live connections now: b in rooms 1 and 2 (two connections), and c privately.
+    s.sync_server(
+        "c1",
+        &[
+            at("c1", &b, 1),
+            at("c1", &b, 2),
+            at("c1", &b, 2),
+            at("c1", &c, NO_ROOM),
+        ],
+        TTL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.roster(1).await.unwrap(), [b.clone(), c.clone()]);
+    assert_eq!(s.roster(2).await.unwrap(), std::slice::from_ref(&b));
+    assert!(
+        s.user_servers(1).await.unwrap().is_empty(),
+        "a's ghosts gone"
+    );
+    assert_eq!(s.user_servers(3).await.unwrap(), ["c1", "c2"]);
+    // The counts were rebuilt too: one leave of b in room 2 keeps b there.
+    s.leave(&at("c1", &b, 2)).await.unwrap();
+    assert_eq!(s.roster(2).await.unwrap(), std::slice::from_ref(&b));
+    s.leave(&at("c1", &b, 2)).await.unwrap();
+    assert!(s.roster(2).await.unwrap().is_empty());
+    // Entries naming another server are not c1's to assert.
+    s.sync_server("c1", &[at("c2", &a, 5)], TTL).await.unwrap();
+    assert!(s.roster(5).await.unwrap().is_empty());
+    assert_eq!(s.room_servers(1).await.unwrap(), ["c2"]);
 }

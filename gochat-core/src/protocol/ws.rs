@@ -177,18 +177,23 @@ pub fn encode_client_frame(opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8>
     f
 }
 
-/// Close codes this server sends, with the reason text that goes with each.
+/// Close codes this server sends (each reason, with its text, is in gochat-connect's
+/// `close` module).
 pub mod close {
-    /// Normal closure (server shutting down, or logout).
+    /// Normal closure: the client closed.
     pub const NORMAL: u16 = 1000;
     /// Going away: the server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// Policy violation: bad or unknown auth frame, or logged out.
+    /// Protocol error: bytes that are not a valid client frame.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Policy violation: bad or unknown auth frame, no auth in time, logged out, revoked.
     pub const POLICY: u16 = 1008;
     /// Message too big: an inbound frame over the configured limit.
     pub const TOO_BIG: u16 = 1009;
-    /// Try again later: this client did not read fast enough and its queue filled.
-    pub const SLOW_CONSUMER: u16 = 1013;
+    /// Internal error: logic could not be reached to admit the connection.
+    pub const UNAVAILABLE: u16 = 1011;
+    /// Try again later: the client's queue filled (it did not read), or the server is full.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Private-use code: no frame or Pong within the idle timeout.
     pub const IDLE_TIMEOUT: u16 = 4000;
 }

@@ -7,6 +7,7 @@ use crate::model::Delivery;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -26,14 +27,21 @@ pub struct MemoryQueue {
     published: Notify,
     /// How long a handed-out delivery may stay unacknowledged before it is handed out again.
     claim_idle: Duration,
+    /// Entries moved to the dead letters so far.
+    dead_lettered: AtomicU64,
 }
+
+/// Dead letters kept in memory; older ones are dropped first (they are counted and logged).
+pub const DEAD_LETTERS_KEPT: usize = 1024;
 
 #[derive(Default)]
 struct State {
     next_seq: u64,
     ready: VecDeque<(u64, Delivery)>,
-    /// Handed out, not acknowledged: seq → (delivery, when handed out).
-    pending: BTreeMap<u64, (Delivery, Instant)>,
+    /// Handed out, not acknowledged: seq → (delivery, when handed out, times handed out).
+    pending: BTreeMap<u64, (Delivery, Instant, u32)>,
+    /// The newest dead letters, with why they failed.
+    dead: VecDeque<(Delivery, String)>,
 }
 
 impl MemoryQueue {
@@ -44,7 +52,13 @@ impl MemoryQueue {
             space: Semaphore::new(config.capacity.max(1)),
             published: Notify::new(),
             claim_idle: config.claim_idle(),
+            dead_lettered: AtomicU64::new(0),
         }
+    }
+
+    /// The dead letters kept, oldest first, with their reasons.
+    pub fn dead_letters(&self) -> Vec<(Delivery, String)> {
+        self.lock().dead.iter().cloned().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -60,16 +74,18 @@ impl MemoryQueue {
         let stale: Vec<u64> = st
             .pending
             .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) >= self.claim_idle)
+            .filter(|(_, (_, at, _))| now.duration_since(*at) >= self.claim_idle)
             .map(|(seq, _)| *seq)
             .take(max)
             .collect();
         for seq in stale {
             if let Some(entry) = st.pending.get_mut(&seq) {
                 entry.1 = now;
+                entry.2 += 1;
                 out.push(Received {
                     receipt: Receipt(0, seq),
                     delivery: entry.0.clone(),
+                    deliveries: entry.2,
                 });
             }
         }
@@ -77,10 +93,11 @@ impl MemoryQueue {
             let Some((seq, delivery)) = st.ready.pop_front() else {
                 break;
             };
-            st.pending.insert(seq, (delivery.clone(), now));
+            st.pending.insert(seq, (delivery.clone(), now, 1));
             out.push(Received {
                 receipt: Receipt(0, seq),
                 delivery,
+                deliveries: 1,
             });
         }
         out
@@ -122,7 +139,7 @@ impl Queue for MemoryQueue {
                 .lock()
                 .pending
                 .values()
-                .map(|(_, at)| *at + self.claim_idle)
+                .map(|(_, at, _)| *at + self.claim_idle)
                 .min();
             let until = next_stale.map_or(deadline, |s| s.min(deadline));
             if tokio::time::timeout_at(until, notified).await.is_err() && Instant::now() >= deadline
@@ -142,6 +159,32 @@ impl Queue for MemoryQueue {
         };
         self.space.add_permits(freed);
         Ok(())
+    }
+
+    async fn dead_letter(&self, entries: &[(Receipt, String)]) -> Result<()> {
+        let freed = {
+            let mut st = self.lock();
+            let mut freed = 0;
+            for (receipt, reason) in entries {
+                if let Some((delivery, _, _)) = st.pending.remove(&receipt.1) {
+                    tracing::error!("queue: delivery {} dead-lettered: {reason}", delivery.id);
+                    if st.dead.len() >= DEAD_LETTERS_KEPT {
+                        st.dead.pop_front();
+                    }
+                    st.dead.push_back((delivery, reason.clone()));
+                    freed += 1;
+                }
+            }
+            freed
+        };
+        self.dead_lettered
+            .fetch_add(freed as u64, Ordering::Relaxed);
+        self.space.add_permits(freed);
+        Ok(())
+    }
+
+    fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
     }
 }
 

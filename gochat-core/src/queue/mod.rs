@@ -2,9 +2,17 @@
 //!
 //! # Contract
 //! - **At-least-once.** A delivery whose `publish` returned `Ok` is handed to some consumer's
-//!   `receive` until one of them acknowledges it. A delivery that is received but not
-//!   acknowledged within the backend's claim-idle time is handed out again, to any consumer
-//!   (its original consumer is presumed dead). Consumers deduplicate by [`Delivery::id`].
+//!   `receive` until one of them acknowledges it or moves it to the dead letters. A delivery
+//!   that is received but not acknowledged within the backend's claim-idle time is handed
+//!   out again, to any consumer (its original consumer is presumed dead or stuck), with
+//!   [`Received::deliveries`] counting the hand-outs.
+//! - **Who deduplicates.** Nobody in the queue or in task: a redelivered entry is delivered
+//!   again. Connect servers drop a delivery whose [`Delivery::id`] they handled recently (a
+//!   bounded window, `connect.dedup_window`), so a redelivery does not reach a client twice;
+//!   protocol-v2 clients can also tell a copy by its `seq`.
+//! - **Poison entries.** An entry that cannot be decoded is never handed out: the backend
+//!   moves it to its dead letters with the reason and carries on with the rest. A consumer
+//!   moves an entry there itself ([`Queue::dead_letter`]) when it fails for good.
 //! - **Order.** Deliveries are handed out in publish order. With one consumer, and no
 //!   redelivery, they are processed in that order; several consumers share the stream and
 //!   may interleave.
@@ -37,6 +45,8 @@ pub struct Received {
     pub receipt: Receipt,
     /// What to deliver.
     pub delivery: Delivery,
+    /// How many times this entry has been handed out, this time included (1 the first time).
+    pub deliveries: u32,
 }
 
 /// A durable, acknowledged hand-off of deliveries (see the module docs for the contract).
@@ -50,4 +60,12 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Mark deliveries done; unknown or already-acknowledged receipts are ignored.
     async fn ack(&self, receipts: &[Receipt]) -> Result<()>;
+
+    /// Take handed-out entries out of the queue for good, keeping each with the reason it
+    /// failed in the backend's dead letters (bounded; the oldest go first). Unknown
+    /// receipts are ignored.
+    async fn dead_letter(&self, entries: &[(Receipt, String)]) -> Result<()>;
+
+    /// Entries moved to the dead letters since this queue value was made (by this process).
+    fn dead_lettered(&self) -> u64;
 }

@@ -7,6 +7,7 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use redis::Value;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -26,6 +27,9 @@ pub struct RedisQueueConfig {
     pub claim_idle: Duration,
     /// How long `publish` waits for room in a full stream before failing. Default 10 s.
     pub publish_timeout: Duration,
+    /// Dead letters kept in the stream `<stream>:dead` (approximately; the oldest are
+    /// trimmed). Default 10 000.
+    pub dead_letters_kept: usize,
 }
 
 impl Default for RedisQueueConfig {
@@ -37,18 +41,44 @@ impl Default for RedisQueueConfig {
             capacity: 65_536,
             claim_idle: Duration::from_secs(30),
             publish_timeout: Duration::from_secs(10),
+            dead_letters_kept: 10_000,
         }
     }
 }
 
-/// Version byte in front of every encoded entry, so a future format can be told apart.
-const FORMAT_V1: u8 = 1;
+/// Version byte in front of every encoded entry, so another format can be told apart (and
+/// dead-lettered, not misread). 2: deliveries carry a `kind` (format 1 had none).
+const FORMAT: u8 = 2;
 
 /// Append only while the stream is under its bound: one atomic step, so concurrent
 /// publishers cannot overshoot it together.
 const BOUNDED_XADD: &str = r"
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
 return redis.call('XADD', KEYS[1], '*', 'd', ARGV[2])
+";
+
+/// Move pending entries to the dead-letter stream with their reasons, in one atomic step.
+/// KEYS: stream, dead stream. ARGV: group, kept, then id / reason pairs. Returns how many
+/// were pending (and so moved).
+const DEAD_LETTER: &str = r"
+local moved = 0
+for i = 3, #ARGV, 2 do
+  local id, reason = ARGV[i], ARGV[i + 1]
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    local data = ''
+    local e = redis.call('XRANGE', KEYS[1], id, id)
+    if #e > 0 then
+      local fields = e[1][2]
+      for j = 1, #fields, 2 do
+        if fields[j] == 'd' then data = fields[j + 1] end
+      end
+    end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'd', data, 'reason', reason, 'id', id)
+    moved = moved + 1
+  end
+  redis.call('XDEL', KEYS[1], id)
+end
+return moved
 ";
 
 /// The queue on Redis Streams.
@@ -61,12 +91,18 @@ return redis.call('XADD', KEYS[1], '*', 'd', ARGV[2])
 ///   with no response timeout.
 /// - `ack` acknowledges and deletes the entries (`XACK` + `XDEL`), which is what keeps the
 ///   stream short: it holds only what is not yet delivered.
+/// - An entry that does not decode (corrupt, or written by a newer version) is moved to the
+///   stream `<stream>:dead` with the reason as soon as it is read; so is any entry handed to
+///   [`Queue::dead_letter`]. Dead letters keep the raw entry, its id and the reason.
 pub struct RedisQueue {
     config: RedisQueueConfig,
     conn: redis::aio::MultiplexedConnection,
     /// Blocking reads wait on the server; they get their own connection and take turns.
     blocking: tokio::sync::Mutex<redis::aio::MultiplexedConnection>,
     script: redis::Script,
+    dead_letter_script: redis::Script,
+    /// Entries this process moved to the dead letters.
+    dead_lettered: AtomicU64,
     /// When stale entries were last looked for: claiming costs a round trip, so it runs at
     /// most every `claim_idle / 4` (and at the first receive).
     last_claim: Mutex<Option<Instant>>,
@@ -96,6 +132,8 @@ impl RedisQueue {
             conn,
             blocking: tokio::sync::Mutex::new(blocking),
             script: redis::Script::new(BOUNDED_XADD),
+            dead_letter_script: redis::Script::new(DEAD_LETTER),
+            dead_lettered: AtomicU64::new(0),
             last_claim: Mutex::new(None),
         })
     }
@@ -123,22 +161,92 @@ impl RedisQueue {
         // [next-cursor, [entries…], [deleted ids…]]
         let mut parts = items(reply)?.into_iter();
         let entries = parts.nth(1).map(items).transpose()?.unwrap_or_default();
-        decode_entries(entries)
+        let mut claimed = self.decode_or_dead_letter(entries).await?;
+        if let (Some(first), Some(last)) = (claimed.first(), claimed.last()) {
+            let counts = self
+                .delivery_counts(consumer, first.receipt, last.receipt, claimed.len())
+                .await?;
+            for r in &mut claimed {
+                // Claimed entries were handed out before; without a count, say at least 2.
+                r.deliveries = counts.get(&r.receipt).copied().unwrap_or(2);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// How often each pending entry of `consumer` between `first` and `last` was handed out
+    /// (`XPENDING` extended form: `[[id, consumer, idle, deliveries], …]`).
+    async fn delivery_counts(
+        &self,
+        consumer: &str,
+        first: Receipt,
+        last: Receipt,
+        max: usize,
+    ) -> Result<std::collections::HashMap<Receipt, u32>> {
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(&self.config.stream)
+            .arg(&self.config.group)
+            .arg(stream_id(first))
+            .arg(stream_id(last))
+            .arg(max)
+            .arg(consumer)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let mut out = std::collections::HashMap::new();
+        for row in items(reply)? {
+            let mut f = items(row)?.into_iter();
+            let (Some(id), Some(_), Some(_), Some(n)) = (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let n = match n {
+                Value::Int(n) => u32::try_from(n).unwrap_or(u32::MAX),
+                other => redis_util::text(other)?.parse().unwrap_or(2),
+            };
+            out.insert(parse_id(&redis_util::text(id)?)?, n);
+        }
+        Ok(out)
+    }
+
+    /// Decode entries; those that do not decode go to the dead letters at once, so that one
+    /// bad entry never holds up the good ones read with it.
+    async fn decode_or_dead_letter(&self, entries: Vec<Value>) -> Result<Vec<Received>> {
+        let (good, bad) = decode_entries(entries)?;
+        if !bad.is_empty() {
+            for (receipt, reason) in &bad {
+                tracing::error!(
+                    "queue: entry {} of {} is undecodable, dead-lettered: {reason}",
+                    stream_id(*receipt),
+                    self.config.stream
+                );
+            }
+            self.dead_letter(&bad).await?;
+        }
+        Ok(good)
     }
 }
 
+fn stream_id(r: Receipt) -> String {
+    format!("{}-{}", r.0, r.1)
+}
+
 fn encode(d: &Delivery) -> Result<Vec<u8>> {
-    let mut out = vec![FORMAT_V1];
-    bincode::serialize_into(&mut out, d).map_err(|e| Error::Decode(e.to_string()))?;
+    let mut out = vec![FORMAT];
+    bincode::serialize_into(&mut out, d).map_err(|e| Error::Malformed {
+        what: format!("delivery {}", d.id),
+        source: e,
+    })?;
     Ok(out)
 }
 
 fn decode(bytes: &[u8]) -> Result<Delivery> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, rest)) => {
-            bincode::deserialize(rest).map_err(|e| Error::Decode(e.to_string()))
-        }
-        _ => Err(Error::Decode("unknown queue entry format".into())),
+        Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| Error::Malformed {
+            what: "queue entry".into(),
+            source: e,
+        }),
+        Some((v, _)) => Err(Error::Decode(format!("queue entry format {v} is unknown"))),
+        None => Err(Error::Decode("empty queue entry".into())),
     }
 }
 
@@ -153,27 +261,37 @@ fn parse_id(id: &str) -> Result<Receipt> {
     Ok(Receipt(n(ms)?, n(seq)?))
 }
 
-/// Entries as `[[id, [field, value, …]], …]`; an entry whose fields are gone (deleted while
-/// pending) is skipped.
-fn decode_entries(entries: Vec<Value>) -> Result<Vec<Received>> {
-    let mut out = Vec::with_capacity(entries.len());
+/// Entries as `[[id, [field, value, …]], …]`, split into the decoded ones and those that are
+/// not a delivery (with why). An entry whose fields are gone (deleted while pending) is
+/// skipped.
+#[allow(clippy::type_complexity)]
+fn decode_entries(entries: Vec<Value>) -> Result<(Vec<Received>, Vec<(Receipt, String)>)> {
+    let mut good = Vec::with_capacity(entries.len());
+    let mut bad = Vec::new();
     for entry in entries {
         let mut e = items(entry)?.into_iter();
         let (Some(id), Some(fields)) = (e.next(), e.next()) else {
             continue;
         };
         let receipt = parse_id(&redis_util::text(id)?)?;
+        let mut data = None;
         let mut fields = items(fields)?.into_iter();
         while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
             if redis_util::bytes(name)? == b"d" {
-                out.push(Received {
-                    receipt,
-                    delivery: decode(&redis_util::bytes(value)?)?,
-                });
+                data = Some(redis_util::bytes(value)?);
             }
         }
+        match data.as_deref().map(decode) {
+            Some(Ok(delivery)) => good.push(Received {
+                receipt,
+                delivery,
+                deliveries: 1,
+            }),
+            Some(Err(e)) => bad.push((receipt, e.to_string())),
+            None => bad.push((receipt, "entry has no field d".into())),
+        }
     }
-    Ok(out)
+    Ok((good, bad))
 }
 
 #[async_trait]
@@ -232,17 +350,14 @@ impl Queue for RedisQueue {
                 entries.extend(items(list)?);
             }
         }
-        decode_entries(entries)
+        self.decode_or_dead_letter(entries).await
     }
 
     async fn ack(&self, receipts: &[Receipt]) -> Result<()> {
         if receipts.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = receipts
-            .iter()
-            .map(|r| format!("{}-{}", r.0, r.1))
-            .collect();
+        let ids: Vec<String> = receipts.iter().copied().map(stream_id).collect();
         redis::pipe()
             .cmd("XACK")
             .arg(&self.config.stream)
@@ -256,6 +371,27 @@ impl Queue for RedisQueue {
             .query_async::<()>(&mut self.conn.clone())
             .await?;
         Ok(())
+    }
+
+    async fn dead_letter(&self, entries: &[(Receipt, String)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut call = self.dead_letter_script.prepare_invoke();
+        call.key(&self.config.stream)
+            .key(format!("{}:dead", self.config.stream))
+            .arg(&self.config.group)
+            .arg(self.config.dead_letters_kept);
+        for (receipt, reason) in entries {
+            call.arg(stream_id(*receipt)).arg(reason);
+        }
+        let moved: u64 = call.invoke_async(&mut self.conn.clone()).await?;
+        self.dead_lettered.fetch_add(moved, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
     }
 }
 
@@ -299,7 +435,7 @@ mod tests {
     fn entries_round_trip_behind_a_version_byte() {
         let d = suite::delivery(7);
         let bytes = encode(&d).unwrap();
-        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(bytes[0], FORMAT);
         assert_eq!(decode(&bytes).unwrap(), d);
         assert!(decode(&[9, 1, 2]).is_err());
         assert!(decode(&[]).is_err());
@@ -335,6 +471,68 @@ mod tests {
             .query_async(&mut q.conn.clone())
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_poison_entry_is_dead_lettered_and_the_rest_flows() {
+        let stream = unique("poison");
+        let q = RedisQueue::connect(RedisQueueConfig {
+            url: redis_url(),
+            stream: stream.clone(),
+            ..RedisQueueConfig::default()
+        })
+        .await
+        .unwrap();
+        q.publish(suite::delivery(1)).await.unwrap();
+        // Written by "another version": a format byte this one does not know, and garbage.
+        for junk in [&[9u8, 1, 2][..], b"not bincode"] {
+            let _: String = redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("d")
+                .arg(junk)
+                .query_async(&mut q.conn.clone())
+                .await
+                .unwrap();
+        }
+        q.publish(suite::delivery(2)).await.unwrap();
+        let got = q
+            .receive("c", 10, Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.delivery.id).collect::<Vec<_>>(),
+            [1, 2],
+            "the good entries around the bad ones are handed out"
+        );
+        assert_eq!(q.dead_lettered(), 2);
+        let dead: Value = redis::cmd("XRANGE")
+            .arg(format!("{stream}:dead"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut q.conn.clone())
+            .await
+            .unwrap();
+        let dead = items(dead).unwrap();
+        assert_eq!(dead.len(), 2, "both kept with their reasons");
+        let pending: Value = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg("task")
+            .query_async(&mut q.conn.clone())
+            .await
+            .unwrap();
+        let count = match items(pending).unwrap().into_iter().next() {
+            Some(Value::Int(n)) => n,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(count, 2, "only the two good entries are pending");
+        for key in [stream.clone(), format!("{stream}:dead")] {
+            let _: () = redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut q.conn.clone())
+                .await
+                .unwrap();
+        }
     }
 
     #[tokio::test]

@@ -86,14 +86,6 @@ impl EtcdRegistry {
         }
         Ok((out, revision))
     }
-
-    /// Stop keep-alives and watches (registered instances then lapse within the TTL unless
-    /// deregistered first).
-    pub async fn close(&self) {
-        self.shutdown.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
 }
 
 fn parse(value: &[u8]) -> Option<Instance> {
@@ -239,8 +231,10 @@ impl Registry for EtcdRegistry {
     async fn register(&self, instance: Instance) -> Result<()> {
         let mut client = self.client.clone();
         let key = self.key(instance.kind, &instance.id);
-        let value =
-            serde_json::to_string(&instance).map_err(|e| crate::Error::Decode(e.to_string()))?;
+        let value = serde_json::to_string(&instance).map_err(|e| crate::Error::Malformed {
+            what: format!("instance {}", instance.id),
+            source: Box::new(e),
+        })?;
         let ttl = self.config.lease_ttl;
         let lease = put_under_new_lease(&mut client, &key, &value, ttl).await?;
         let stop = self.shutdown.child_token();
@@ -307,6 +301,14 @@ impl Registry for EtcdRegistry {
             Some(snapshot),
         ));
         Ok(rx)
+    }
+
+    /// Stop keep-alives and watches (registered instances then lapse within the TTL unless
+    /// deregistered first).
+    async fn close(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 

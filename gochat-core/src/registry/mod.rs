@@ -66,4 +66,8 @@ pub trait Registry: Send + Sync + 'static {
 
     /// The list of a kind, now and after each change.
     async fn watch(&self, kind: Kind) -> Result<watch::Receiver<Vec<Instance>>>;
+
+    /// Stop the backend's own tasks (lease keep-alives, watches); instances still listed
+    /// lapse within the TTL. Default: nothing to stop.
+    async fn close(&self) {}
 }

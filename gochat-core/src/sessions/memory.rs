@@ -3,7 +3,6 @@
 use super::Sessions;
 use crate::Result;
 use crate::model::{NO_ROOM, Presence, RoomId, User, UserId};
-use crate::protocol::push::Roster;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -34,7 +33,71 @@ struct State {
     rooms: HashMap<RoomId, BTreeMap<UserId, (String, ServerCounts)>>,
     /// user → connections per server.
     users: HashMap<UserId, ServerCounts>,
+    /// Open connections recorded per server, so that expiry finds the servers to check.
+    per_server: ServerCounts,
+    /// When each server's presence lease runs out.
+    leases: HashMap<String, Instant>,
     logins_since_sweep: u32,
+}
+
+impl State {
+    fn join(&mut self, p: &Presence) {
+        *self
+            .users
+            .entry(p.user_id)
+            .or_default()
+            .entry(p.server_id.clone())
+            .or_default() += 1;
+        *self.per_server.entry(p.server_id.clone()).or_default() += 1;
+        if p.room_id != NO_ROOM {
+            let member = self
+                .rooms
+                .entry(p.room_id)
+                .or_default()
+                .entry(p.user_id)
+                .or_insert_with(|| (p.user_name.clone(), BTreeMap::new()));
+            *member.1.entry(p.server_id.clone()).or_default() += 1;
+        }
+    }
+
+    fn leave(&mut self, p: &Presence) {
+        if let Some(servers) = self.users.get_mut(&p.user_id) {
+            if servers.contains_key(&p.server_id) {
+                decrement(&mut self.per_server, &p.server_id);
+            }
+            decrement(servers, &p.server_id);
+            if servers.is_empty() {
+                self.users.remove(&p.user_id);
+            }
+        }
+        if let Some(room) = self.rooms.get_mut(&p.room_id) {
+            if let Some(member) = room.get_mut(&p.user_id) {
+                decrement(&mut member.1, &p.server_id);
+                if member.1.is_empty() {
+                    room.remove(&p.user_id);
+                }
+            }
+            if room.is_empty() {
+                self.rooms.remove(&p.room_id);
+            }
+        }
+    }
+
+    fn drop_server(&mut self, server_id: &str) {
+        self.users.retain(|_, servers| {
+            servers.remove(server_id);
+            !servers.is_empty()
+        });
+        self.rooms.retain(|_, members| {
+            members.retain(|_, (_, servers)| {
+                servers.remove(server_id);
+                !servers.is_empty()
+            });
+            !members.is_empty()
+        });
+        self.per_server.remove(server_id);
+        self.leases.remove(server_id);
+    }
 }
 
 impl MemorySessions {
@@ -104,54 +167,26 @@ impl Sessions for MemorySessions {
     }
 
     async fn join(&self, p: &Presence) -> Result<()> {
-        let mut st = self.lock();
-        *st.users
-            .entry(p.user_id)
-            .or_default()
-            .entry(p.server_id.clone())
-            .or_default() += 1;
-        if p.room_id != NO_ROOM {
-            let member = st
-                .rooms
-                .entry(p.room_id)
-                .or_default()
-                .entry(p.user_id)
-                .or_insert_with(|| (p.user_name.clone(), BTreeMap::new()));
-            *member.1.entry(p.server_id.clone()).or_default() += 1;
-        }
+        self.lock().join(p);
         Ok(())
     }
 
     async fn leave(&self, p: &Presence) -> Result<()> {
-        let mut st = self.lock();
-        if let Some(servers) = st.users.get_mut(&p.user_id) {
-            decrement(servers, &p.server_id);
-            if servers.is_empty() {
-                st.users.remove(&p.user_id);
-            }
-        }
-        if let Some(room) = st.rooms.get_mut(&p.room_id) {
-            if let Some(member) = room.get_mut(&p.user_id) {
-                decrement(&mut member.1, &p.server_id);
-                if member.1.is_empty() {
-                    room.remove(&p.user_id);
-                }
-            }
-            if room.is_empty() {
-                st.rooms.remove(&p.room_id);
-            }
-        }
+        self.lock().leave(p);
         Ok(())
     }
 
-    async fn roster(&self, room: RoomId) -> Result<Roster> {
+    async fn roster(&self, room: RoomId) -> Result<Vec<User>> {
         let st = self.lock();
         Ok(st
             .rooms
             .get(&room)
             .map(|m| {
                 m.iter()
-                    .map(|(id, (name, _))| (id.to_string(), name.clone()))
+                    .map(|(id, (name, _))| User {
+                        id: *id,
+                        name: name.clone(),
+                    })
                     .collect()
             })
             .unwrap_or_default())
@@ -180,19 +215,62 @@ impl Sessions for MemorySessions {
     }
 
     async fn drop_server(&self, server_id: &str) -> Result<()> {
-        let mut st = self.lock();
-        st.users.retain(|_, servers| {
-            servers.remove(server_id);
-            !servers.is_empty()
-        });
-        st.rooms.retain(|_, members| {
-            members.retain(|_, (_, servers)| {
-                servers.remove(server_id);
-                !servers.is_empty()
-            });
-            !members.is_empty()
-        });
+        self.lock().drop_server(server_id);
         Ok(())
+    }
+
+    async fn sync_server(
+        &self,
+        server_id: &str,
+        presences: &[Presence],
+        ttl: Duration,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        st.drop_server(server_id);
+        for p in presences.iter().filter(|p| p.server_id == server_id) {
+            st.join(p);
+        }
+        st.leases.insert(server_id.to_owned(), Instant::now() + ttl);
+        Ok(())
+    }
+
+    async fn renew_server(&self, server_id: &str, ttl: Duration) -> Result<bool> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        match st.leases.get_mut(server_id) {
+            Some(until) if *until > now => {
+                *until = now + ttl;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn server_alive(&self, server_id: &str) -> Result<bool> {
+        let now = Instant::now();
+        Ok(self
+            .lock()
+            .leases
+            .get(server_id)
+            .is_some_and(|until| *until > now))
+    }
+
+    async fn expire_servers(&self) -> Result<Vec<String>> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let mut dead: Vec<String> = st
+            .per_server
+            .keys()
+            .chain(st.leases.keys())
+            .filter(|s| st.leases.get(*s).is_none_or(|until| *until <= now))
+            .cloned()
+            .collect();
+        dead.sort();
+        dead.dedup();
+        for s in &dead {
+            st.drop_server(s);
+        }
+        Ok(dead)
     }
 }
 

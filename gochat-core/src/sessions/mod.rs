@@ -8,8 +8,14 @@
 //!   pair up, and a user stays in a room (and on a server) while any connection of theirs
 //!   does. Rosters and counts are of distinct users. `leave` of something never joined is a
 //!   no-op, so a repeated disconnect is harmless.
-//! - **Crash clean-up.** `drop_server` forgets every presence of one connect server at once
-//!   (a server that died cannot send its leaves).
+//! - **Presence is a lease.** Each connect server holds a lease on its presence: it calls
+//!   `renew_server` every few seconds, and when that answers `false` (the lease lapsed, was
+//!   never taken, or the backend lost its data) it calls `sync_server` with the complete list
+//!   of its live connections, which replaces whatever was recorded for it. `expire_servers`
+//!   (run periodically by logic) forgets the presence of every server whose lease lapsed,
+//!   so a server that died disappears within its TTL, and a live one that was forgotten by
+//!   mistake re-appears at its next renewal.
+//! - `drop_server` forgets every presence of one server at once, lease included.
 //! - Every multi-key update is atomic: a concurrent reader sees it whole or not at all.
 
 mod memory;
@@ -22,7 +28,6 @@ pub use redis::{RedisSessions, RedisSessionsConfig};
 
 use crate::Result;
 use crate::model::{Presence, RoomId, User, UserId};
-use crate::protocol::push::Roster;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -45,8 +50,8 @@ pub trait Sessions: Send + Sync + 'static {
     /// Record that one such connection closed.
     async fn leave(&self, presence: &Presence) -> Result<()>;
 
-    /// Distinct users in a room: decimal id → name.
-    async fn roster(&self, room: RoomId) -> Result<Roster>;
+    /// Distinct users in a room, by id.
+    async fn roster(&self, room: RoomId) -> Result<Vec<User>>;
 
     /// Connect servers holding at least one connection in a room, sorted.
     async fn room_servers(&self, room: RoomId) -> Result<Vec<String>>;
@@ -54,6 +59,25 @@ pub trait Sessions: Send + Sync + 'static {
     /// Connect servers holding at least one connection of a user, sorted.
     async fn user_servers(&self, user: UserId) -> Result<Vec<String>>;
 
-    /// Forget every presence recorded for a connect server.
+    /// Forget every presence recorded for a connect server, and its lease.
     async fn drop_server(&self, server_id: &str) -> Result<()>;
+
+    /// Replace everything recorded for `server_id` by `presences` (one entry per open
+    /// connection and room) and take its lease for `ttl`.
+    async fn sync_server(
+        &self,
+        server_id: &str,
+        presences: &[Presence],
+        ttl: Duration,
+    ) -> Result<()>;
+
+    /// Extend a server's lease by `ttl`. `false` when there was no lease to extend (it lapsed
+    /// or was never taken): the server must `sync_server`.
+    async fn renew_server(&self, server_id: &str, ttl: Duration) -> Result<bool>;
+
+    /// Whether a server's lease is current.
+    async fn server_alive(&self, server_id: &str) -> Result<bool>;
+
+    /// Forget the presence of every server whose lease lapsed; returns their ids, sorted.
+    async fn expire_servers(&self) -> Result<Vec<String>>;
 }

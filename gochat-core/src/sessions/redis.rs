@@ -2,7 +2,6 @@
 
 use super::Sessions;
 use crate::model::{Presence, RoomId, User, UserId};
-use crate::protocol::push::Roster;
 use crate::redis_util::{self, items};
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -39,6 +38,8 @@ impl Default for RedisSessionsConfig {
 /// | `p room:<r>:servers` | hash | server → open connections |
 /// | `p user:<uid>:servers` | hash | server → open connections |
 /// | `p server:<s>:rooms`, `p server:<s>:users` | sets | what to clean if server `s` dies |
+/// | `p server:<s>:alive` | string, PX ttl | server `s`'s presence lease |
+/// | `p servers` | set | servers with presence or a lease, for expiry |
 ///
 /// Every multi-key update is one Lua script, so it is atomic. The scripts build keys from
 /// the prefix, so this backend wants a single Redis (or a cluster with one hash slot).
@@ -50,6 +51,8 @@ pub struct RedisSessions {
     join: redis::Script,
     leave: redis::Script,
     drop_server: redis::Script,
+    sync_server: redis::Script,
+    expire_servers: redis::Script,
 }
 
 const LOGIN: &str = r"
@@ -74,19 +77,24 @@ if redis.call('GET', cur) == token then redis.call('DEL', cur) end
 return user
 ";
 
-const JOIN: &str = r"
-local p, s, u, name, r = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-redis.call('HINCRBY', p .. 'user:' .. u .. ':servers', s, 1)
-redis.call('SADD', p .. 'server:' .. s .. ':users', u)
-if r ~= '-1' then
-  local room = p .. 'room:' .. r
-  redis.call('HINCRBY', room .. ':conns', u .. '|' .. s, 1)
-  redis.call('HINCRBY', room .. ':users', u, 1)
-  redis.call('HSET', room .. ':names', u, name)
-  redis.call('HINCRBY', room .. ':servers', s, 1)
-  redis.call('SADD', p .. 'server:' .. s .. ':rooms', r)
+/// `join(p, s, u, name, r)`: one more connection of user `u` on server `s` in room `r`.
+const JOIN_FN: &str = r"
+local function join(p, s, u, name, r)
+  redis.call('HINCRBY', p .. 'user:' .. u .. ':servers', s, 1)
+  redis.call('SADD', p .. 'server:' .. s .. ':users', u)
+  redis.call('SADD', p .. 'servers', s)
+  if r ~= '-1' then
+    local room = p .. 'room:' .. r
+    redis.call('HINCRBY', room .. ':conns', u .. '|' .. s, 1)
+    redis.call('HINCRBY', room .. ':users', u, 1)
+    redis.call('HSET', room .. ':names', u, name)
+    redis.call('HINCRBY', room .. ':servers', s, 1)
+    redis.call('SADD', p .. 'server:' .. s .. ':rooms', r)
+  end
 end
 ";
+
+const JOIN: &str = "join(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])";
 
 const LEAVE: &str = r"
 local p, s, u, r = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -108,30 +116,62 @@ if r ~= '-1' then
 end
 ";
 
-const DROP_SERVER: &str = r"
-local p, s = ARGV[1], ARGV[2]
-local suffix = '|' .. s
-for _, r in ipairs(redis.call('SMEMBERS', p .. 'server:' .. s .. ':rooms')) do
-  local room = p .. 'room:' .. r
-  local conns = redis.call('HGETALL', room .. ':conns')
-  for i = 1, #conns, 2 do
-    local f, n = conns[i], tonumber(conns[i + 1])
-    if string.sub(f, -#suffix) == suffix then
-      redis.call('HDEL', room .. ':conns', f)
-      local u = string.sub(f, 1, #f - #suffix)
-      if redis.call('HINCRBY', room .. ':users', u, -n) <= 0 then
-        redis.call('HDEL', room .. ':users', u)
-        redis.call('HDEL', room .. ':names', u)
+/// `drop(p, s)`: forget everything recorded for server `s`, its lease included.
+const DROP_FN: &str = r"
+local function drop(p, s)
+  local suffix = '|' .. s
+  for _, r in ipairs(redis.call('SMEMBERS', p .. 'server:' .. s .. ':rooms')) do
+    local room = p .. 'room:' .. r
+    local conns = redis.call('HGETALL', room .. ':conns')
+    for i = 1, #conns, 2 do
+      local f, n = conns[i], tonumber(conns[i + 1])
+      if string.sub(f, -#suffix) == suffix then
+        redis.call('HDEL', room .. ':conns', f)
+        local u = string.sub(f, 1, #f - #suffix)
+        if redis.call('HINCRBY', room .. ':users', u, -n) <= 0 then
+          redis.call('HDEL', room .. ':users', u)
+          redis.call('HDEL', room .. ':names', u)
+        end
       end
     end
+    redis.call('HDEL', room .. ':servers', s)
   end
-  redis.call('HDEL', room .. ':servers', s)
+  for _, u in ipairs(redis.call('SMEMBERS', p .. 'server:' .. s .. ':users')) do
+    redis.call('HDEL', p .. 'user:' .. u .. ':servers', s)
+  end
+  redis.call('DEL', p .. 'server:' .. s .. ':rooms', p .. 'server:' .. s .. ':users',
+    p .. 'server:' .. s .. ':alive')
+  redis.call('SREM', p .. 'servers', s)
 end
-for _, u in ipairs(redis.call('SMEMBERS', p .. 'server:' .. s .. ':users')) do
-  redis.call('HDEL', p .. 'user:' .. u .. ':servers', s)
-end
-redis.call('DEL', p .. 'server:' .. s .. ':rooms', p .. 'server:' .. s .. ':users')
 ";
+
+const DROP_SERVER: &str = "drop(ARGV[1], ARGV[2])";
+
+/// ARGV: prefix, server, ttl ms, then (user, name, room) per connection.
+const SYNC_SERVER: &str = r"
+local p, s = ARGV[1], ARGV[2]
+drop(p, s)
+for i = 4, #ARGV, 3 do join(p, s, ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+redis.call('SET', p .. 'server:' .. s .. ':alive', '1', 'PX', ARGV[3])
+redis.call('SADD', p .. 'servers', s)
+";
+
+const EXPIRE_SERVERS: &str = r"
+local p = ARGV[1]
+local dead = {}
+for _, s in ipairs(redis.call('SMEMBERS', p .. 'servers')) do
+  if redis.call('EXISTS', p .. 'server:' .. s .. ':alive') == 0 then
+    drop(p, s)
+    dead[#dead + 1] = s
+  end
+end
+return dead
+";
+
+/// A script made of Lua helper functions and a body that calls them.
+fn script(parts: &[&str]) -> redis::Script {
+    redis::Script::new(&parts.concat())
+}
 
 fn encode_user(u: &User) -> String {
     serde_json::json!({"id": u.id, "name": u.name}).to_string()
@@ -144,7 +184,10 @@ fn decode_user(v: Value) -> Result<Option<User>> {
             let text = redis_util::text(v)?;
             serde_json::from_str(&text)
                 .map(Some)
-                .map_err(|e| Error::Decode(format!("session {text:?}: {e}")))
+                .map_err(|e| Error::Malformed {
+                    what: format!("session {text:?}"),
+                    source: Box::new(e),
+                })
         }
     }
 }
@@ -166,14 +209,20 @@ impl RedisSessions {
             prefix: config.prefix,
             login: redis::Script::new(LOGIN),
             logout: redis::Script::new(LOGOUT),
-            join: redis::Script::new(JOIN),
+            join: script(&[JOIN_FN, JOIN]),
             leave: redis::Script::new(LEAVE),
-            drop_server: redis::Script::new(DROP_SERVER),
+            drop_server: script(&[DROP_FN, DROP_SERVER]),
+            sync_server: script(&[JOIN_FN, DROP_FN, SYNC_SERVER]),
+            expire_servers: script(&[DROP_FN, EXPIRE_SERVERS]),
         })
     }
 
     fn conn(&self) -> redis::aio::MultiplexedConnection {
         self.conn.clone()
+    }
+
+    fn alive_key(&self, server_id: &str) -> String {
+        format!("{}server:{server_id}:alive", self.prefix)
     }
 
     async fn hkeys(&self, key: String) -> Result<Vec<String>> {
@@ -246,26 +295,36 @@ impl Sessions for RedisSessions {
         Ok(())
     }
 
-    async fn roster(&self, room: RoomId) -> Result<Roster> {
+    async fn roster(&self, room: RoomId) -> Result<Vec<User>> {
         let v: Value = redis::cmd("HGETALL")
             .arg(format!("{}room:{room}:names", self.prefix))
             .query_async(&mut self.conn())
             .await?;
-        let mut roster = Roster::new();
-        match v {
-            Value::Map(pairs) => {
-                for (k, v) in pairs {
-                    roster.insert(redis_util::text(k)?, redis_util::text(v)?);
-                }
-            }
+        let pairs: Vec<(Value, Value)> = match v {
+            Value::Map(pairs) => pairs,
             v => {
                 let mut flat = items(v)?.into_iter();
+                let mut pairs = Vec::new();
                 while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
-                    roster.insert(redis_util::text(k)?, redis_util::text(v)?);
+                    pairs.push((k, v));
                 }
+                pairs
             }
-        }
-        Ok(roster)
+        };
+        let mut users = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let id = redis_util::text(k)?;
+                Ok(User {
+                    id: id
+                        .parse()
+                        .map_err(|_| Error::Decode(format!("user id {id:?} in a roster")))?,
+                    name: redis_util::text(v)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        users.sort_by_key(|u| u.id);
+        Ok(users)
     }
 
     async fn room_servers(&self, room: RoomId) -> Result<Vec<String>> {
@@ -286,6 +345,49 @@ impl Sessions for RedisSessions {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
+    }
+
+    async fn sync_server(
+        &self,
+        server_id: &str,
+        presences: &[Presence],
+        ttl: Duration,
+    ) -> Result<()> {
+        let mut call = self.sync_server.prepare_invoke();
+        call.arg(&self.prefix)
+            .arg(server_id)
+            .arg(ttl.as_millis().max(1) as u64);
+        for p in presences.iter().filter(|p| p.server_id == server_id) {
+            call.arg(p.user_id).arg(&p.user_name).arg(p.room_id);
+        }
+        let _: Value = call.invoke_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn renew_server(&self, server_id: &str, ttl: Duration) -> Result<bool> {
+        let renewed: i64 = redis::cmd("PEXPIRE")
+            .arg(self.alive_key(server_id))
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn server_alive(&self, server_id: &str) -> Result<bool> {
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(self.alive_key(server_id))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn expire_servers(&self) -> Result<Vec<String>> {
+        let dead: Value = self
+            .expire_servers
+            .arg(&self.prefix)
+            .invoke_async(&mut self.conn())
+            .await?;
+        sorted_keys(dead)
     }
 }
 

@@ -7,8 +7,10 @@
 //! - Ids are positive, assigned by the store, never reused.
 //! - Calls never block the async runtime: blocking work runs off its worker threads.
 
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::Result;

@@ -1,41 +1,27 @@
-//! [`LocalTransport`]: tarpc over in-process channels — no sockets, no serialisation.
+//! [`LocalTransport`]: layers in one process call each other directly.
 
 use super::Transport;
-use crate::rpc::{
-    ConnectRpc, ConnectRpcClient, ConnectRpcServer, ConnectService, Dial, LogicRpc, LogicRpcClient,
-    LogicRpcServer, LogicService, RemoteConnect, RemoteLogic,
-};
+use crate::rpc::{ConnectService, LogicService};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use dashmap::DashMap;
-use futures::StreamExt;
 use std::sync::Arc;
-use tarpc::server::{BaseChannel, Channel};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-/// Layers in one process, reached through tarpc's in-process channel transport: the same
-/// request/response path (and deadlines) as over TCP, minus the socket and bincode.
-/// Addresses are names (`local:<kind>/<id>`).
+/// Layers in one process: a "client" is the served service itself (`Arc<dyn …>`), so an
+/// in-process call is a plain async call — no channel, no task, no serialisation.
+/// Addresses are names (`local:<kind>/<id>`). A service is unreachable once its shutdown
+/// token fires.
 #[derive(Default)]
 pub struct LocalTransport {
     logic: DashMap<String, (Arc<dyn LogicService>, CancellationToken)>,
     connect: DashMap<String, (Arc<dyn ConnectService>, CancellationToken)>,
-    /// Owns the server half of every channel handed out; each stops with its service's
-    /// shutdown token.
-    tasks: TaskTracker,
 }
 
 impl LocalTransport {
     /// An empty transport.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Wait for every served channel to finish (after their shutdown tokens fire).
-    pub async fn wait(&self) {
-        self.tasks.close();
-        self.tasks.wait().await;
     }
 }
 
@@ -47,6 +33,17 @@ fn local_addr(kind: &str, bind: &str) -> Result<String> {
         "local:{kind}/{}",
         bind.trim_start_matches(&format!("local:{kind}/"))
     ))
+}
+
+/// The service served at `addr`, unless it is unknown or shut down.
+fn find<S: ?Sized>(
+    map: &DashMap<String, (Arc<S>, CancellationToken)>,
+    addr: &str,
+) -> Result<Arc<S>> {
+    match map.get(addr) {
+        Some(e) if !e.1.is_cancelled() => Ok(e.0.clone()),
+        _ => Err(Error::BadAddress(addr.into())),
+    }
 }
 
 #[async_trait]
@@ -74,56 +71,10 @@ impl Transport for LocalTransport {
     }
 
     async fn logic(&self, addr: &str) -> Result<Arc<dyn LogicService>> {
-        let (service, shutdown) = self
-            .logic
-            .get(addr)
-            .map(|e| (e.0.clone(), e.1.clone()))
-            .ok_or_else(|| Error::BadAddress(addr.into()))?;
-        let tasks = self.tasks.clone();
-        let dial: Dial<LogicRpcClient> = Box::new(move || {
-            let (client_side, server_side) = tarpc::transport::channel::unbounded();
-            let requests = BaseChannel::with_defaults(server_side)
-                .execute(LogicRpcServer(service.clone()).serve());
-            tasks.spawn(serve_until(requests, shutdown.clone(), tasks.clone()));
-            let client = LogicRpcClient::new(tarpc::client::Config::default(), client_side).spawn();
-            Box::pin(async move { Ok(client) })
-        });
-        Ok(Arc::new(RemoteLogic::new(addr, dial)))
+        find(&self.logic, addr)
     }
 
     async fn connect(&self, addr: &str) -> Result<Arc<dyn ConnectService>> {
-        let (service, shutdown) = self
-            .connect
-            .get(addr)
-            .map(|e| (e.0.clone(), e.1.clone()))
-            .ok_or_else(|| Error::BadAddress(addr.into()))?;
-        let tasks = self.tasks.clone();
-        let dial: Dial<ConnectRpcClient> = Box::new(move || {
-            let (client_side, server_side) = tarpc::transport::channel::unbounded();
-            let requests = BaseChannel::with_defaults(server_side)
-                .execute(ConnectRpcServer(service.clone()).serve());
-            tasks.spawn(serve_until(requests, shutdown.clone(), tasks.clone()));
-            let client =
-                ConnectRpcClient::new(tarpc::client::Config::default(), client_side).spawn();
-            Box::pin(async move { Ok(client) })
-        });
-        Ok(Arc::new(RemoteConnect::new(addr, dial)))
-    }
-}
-
-/// Run each request of one channel as its own task until the client hangs up or the
-/// service shuts down.
-pub(crate) async fn serve_until<S, F>(requests: S, shutdown: CancellationToken, tasks: TaskTracker)
-where
-    S: futures::Stream<Item = F> + Send,
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let run = requests.for_each(|response| {
-        tasks.spawn(response);
-        async {}
-    });
-    tokio::select! {
-        _ = run => {}
-        _ = shutdown.cancelled() => {}
+        find(&self.connect, addr)
     }
 }

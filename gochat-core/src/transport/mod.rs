@@ -7,7 +7,8 @@
 //! - `logic` / `connect` return a client for an address. Clients are shared and reused; a
 //!   call on a peer that is gone fails with [`Fault::Unavailable`](crate::rpc::Fault), and a
 //!   later dial reaches the peer again once it is back.
-//! - Calls carry a deadline (10 s); a call past it fails rather than hangs.
+//! - Calls between processes carry a deadline (10 s); a call past it fails rather than
+//!   hangs. In-process calls are plain async calls into the service.
 
 mod local;
 mod peers;
@@ -47,4 +48,8 @@ pub trait Transport: Send + Sync + 'static {
 
     /// A client for the connect server at `addr`.
     async fn connect(&self, addr: &str) -> Result<Arc<dyn ConnectService>>;
+
+    /// Wait for the transport's own tasks (accept loops, connections) to end, once every
+    /// service's shutdown token has fired. Default: nothing to wait for.
+    async fn close(&self) {}
 }

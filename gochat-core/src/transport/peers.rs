@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 
-/// How long a caller waits for a logic instance to be registered before failing.
-pub const WAIT_FOR_LOGIC: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a call waits for a logic instance to be registered before failing (logic
+/// instances restart; a cluster starts in any order).
+pub const LOGIC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Clients for the logic instances and connect servers of a cluster: watches the registry,
 /// dials through the transport once per address and reuses the client.
@@ -40,11 +41,11 @@ impl Peers {
     }
 
     /// A logic instance, round-robin over those registered. When none is registered it waits
-    /// up to [`WAIT_FOR_LOGIC`] for one (they restart, or the cluster is starting).
+    /// up to [`LOGIC_WAIT`] for one (they restart, or the cluster is starting).
     pub async fn logic(&self) -> Result<Arc<dyn LogicService>> {
         if self.logic_list.borrow().is_empty() {
             let mut list = self.logic_list.clone();
-            let _ = tokio::time::timeout(WAIT_FOR_LOGIC, list.wait_for(|l| !l.is_empty())).await;
+            let _ = tokio::time::timeout(LOGIC_WAIT, list.wait_for(|l| !l.is_empty())).await;
         }
         let addr = {
             let list = self.logic_list.borrow();
@@ -81,21 +82,5 @@ impl Peers {
         let client = self.transport.connect(&addr).await?;
         self.connect_clients.insert(addr, client.clone());
         Ok(Some(client))
-    }
-
-    /// Forget the client for an address (after a call to it failed), so the next call dials
-    /// again.
-    pub fn forget(&self, addr: &str) {
-        self.logic_clients.remove(addr);
-        self.connect_clients.remove(addr);
-    }
-
-    /// The ids of the connect servers registered now.
-    pub fn connect_ids(&self) -> Vec<String> {
-        self.connect_list
-            .borrow()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect()
     }
 }

@@ -1,20 +1,23 @@
 //! [`TcpTransport`]: tarpc over TCP, bincode-encoded, length-delimited frames.
 
 use super::Transport;
-use super::local::serve_until;
 use crate::rpc::{
     ConnectRpc, ConnectRpcClient, ConnectRpcServer, ConnectService, Dial, LogicRpc, LogicRpcClient,
     LogicRpcServer, LogicService, RemoteConnect, RemoteLogic,
 };
 use crate::{Error, Result};
 use async_trait::async_trait;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tarpc::serde_transport;
-use tarpc::server::{BaseChannel, Channel};
+use tarpc::server::{BaseChannel, Channel, Serve};
 use tarpc::tokio_serde::formats::Bincode;
-use tarpc::tokio_util::codec::LengthDelimitedCodec;
+use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,6 +38,80 @@ pub struct TcpTransport {
     tasks: TaskTracker,
 }
 
+/// A TCP stream carrying bincode-encoded tarpc messages in length-delimited frames.
+type RpcTransport<In, Out> = serde_transport::Transport<TcpStream, In, Out, Bincode<In, Out>>;
+
+fn rpc_transport<In, Out>(stream: TcpStream) -> RpcTransport<In, Out>
+where
+    In: DeserializeOwned,
+    Out: Serialize,
+{
+    let _ = stream.set_nodelay(true);
+    let framed: Framed<TcpStream, LengthDelimitedCodec> = LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_framed(stream);
+    serde_transport::new(framed, Bincode::default())
+}
+
+/// The requests of one accepted connection, each as a future that answers it.
+fn rpc_channel<S>(stream: TcpStream, serve: S) -> impl Stream<Item = impl Future<Output = ()>>
+where
+    S: Serve + Clone,
+    S::Req: DeserializeOwned + tarpc::RequestName,
+    S::Resp: Serialize,
+{
+    BaseChannel::with_defaults(rpc_transport(stream)).execute(serve)
+}
+
+/// Run each request of one channel as its own task until the client hangs up or the
+/// service shuts down.
+async fn serve_until<St, F>(requests: St, shutdown: CancellationToken, tasks: TaskTracker)
+where
+    St: Stream<Item = F> + Send,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let run = requests.for_each(|response| {
+        tasks.spawn(response);
+        async {}
+    });
+    tokio::select! {
+        _ = run => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+/// Dials `addr` with a timeout.
+async fn dial(addr: String) -> Result<TcpStream> {
+    tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("dialing {addr} timed out"),
+            ))
+        })?
+        .map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("dialing {addr}: {e}"),
+            ))
+        })
+}
+
+/// A [`Dial`] that opens a new connection to `addr` and makes a client on it with `client`.
+fn dialer<C, In, Out>(addr: &str, client: fn(RpcTransport<In, Out>) -> C) -> Dial<C>
+where
+    C: Send + 'static,
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize + Send + 'static,
+{
+    let target = addr.to_owned();
+    Box::new(move || {
+        let target = target.clone();
+        Box::pin(async move { Ok(client(rpc_transport(dial(target).await?))) })
+    })
+}
+
 impl TcpTransport {
     /// A transport advertising `advertise_host` (e.g. `127.0.0.1` or the host's name).
     pub fn new(advertise_host: impl Into<String>) -> Self {
@@ -46,7 +123,12 @@ impl TcpTransport {
 
     async fn listen(&self, bind: &str) -> Result<(TcpListener, String)> {
         let addr: SocketAddr = bind.parse().map_err(|_| Error::BadAddress(bind.into()))?;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("binding {addr}: {e}"),
+            ))
+        })?;
         let local = listener.local_addr()?;
         let host = if local.ip().is_unspecified() {
             self.advertise_host.clone()
@@ -56,48 +138,25 @@ impl TcpTransport {
         Ok((listener, format!("{host}:{}", local.port())))
     }
 
-    fn framed(
-        stream: TcpStream,
-    ) -> tarpc::tokio_util::codec::Framed<TcpStream, LengthDelimitedCodec> {
-        let _ = stream.set_nodelay(true);
-        LengthDelimitedCodec::builder()
-            .max_frame_length(MAX_FRAME)
-            .new_framed(stream)
-    }
-
-    fn accept_loop<F>(&self, listener: TcpListener, shutdown: CancellationToken, serve_one: F)
+    /// Serve every connection accepted on `listener` as the request stream `channel` makes
+    /// of it, until `shutdown`.
+    fn serve<F, St, Fut>(&self, listener: TcpListener, shutdown: CancellationToken, channel: F)
     where
-        F: Fn(TcpStream, CancellationToken, TaskTracker) + Send + 'static,
+        F: Fn(TcpStream) -> St + Send + 'static,
+        St: Stream<Item = Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let tasks = self.tasks.clone();
-        self.tasks.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = shutdown.cancelled() => return,
-                };
-                match accepted {
-                    Ok((stream, _)) => serve_one(stream, shutdown.clone(), tasks.clone()),
-                    Err(e) => {
-                        tracing::warn!("rpc accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
+        let stop = shutdown.clone();
+        self.tasks.spawn(crate::net::accept_loop(
+            listener,
+            None,
+            shutdown,
+            move |stream, _, _| {
+                tasks.spawn(serve_until(channel(stream), stop.clone(), tasks.clone()));
+            },
+        ));
     }
-}
-
-async fn dial(addr: String) -> Result<TcpStream> {
-    tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| {
-            Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("dialing {addr}"),
-            ))
-        })?
-        .map_err(Error::Io)
 }
 
 #[async_trait]
@@ -109,11 +168,8 @@ impl Transport for TcpTransport {
         shutdown: CancellationToken,
     ) -> Result<String> {
         let (listener, addr) = self.listen(bind).await?;
-        self.accept_loop(listener, shutdown, move |stream, shutdown, tasks| {
-            let transport = serde_transport::new(Self::framed(stream), Bincode::default());
-            let requests = BaseChannel::with_defaults(transport)
-                .execute(LogicRpcServer(service.clone()).serve());
-            tasks.spawn(serve_until(requests, shutdown, tasks.clone()));
+        self.serve(listener, shutdown, move |s| {
+            rpc_channel(s, LogicRpcServer(service.clone()).serve())
         });
         Ok(addr)
     }
@@ -125,46 +181,36 @@ impl Transport for TcpTransport {
         shutdown: CancellationToken,
     ) -> Result<String> {
         let (listener, addr) = self.listen(bind).await?;
-        self.accept_loop(listener, shutdown, move |stream, shutdown, tasks| {
-            let transport = serde_transport::new(Self::framed(stream), Bincode::default());
-            let requests = BaseChannel::with_defaults(transport)
-                .execute(ConnectRpcServer(service.clone()).serve());
-            tasks.spawn(serve_until(requests, shutdown, tasks.clone()));
+        self.serve(listener, shutdown, move |s| {
+            rpc_channel(s, ConnectRpcServer(service.clone()).serve())
         });
         Ok(addr)
     }
 
     async fn logic(&self, addr: &str) -> Result<Arc<dyn LogicService>> {
-        let target = addr.to_owned();
-        let dial_fn: Dial<LogicRpcClient> = Box::new(move || {
-            let target = target.clone();
-            Box::pin(async move {
-                let stream = dial(target).await?;
-                let transport = serde_transport::new(Self::framed(stream), Bincode::default());
-                Ok(LogicRpcClient::new(tarpc::client::Config::default(), transport).spawn())
-            })
+        let dial = dialer(addr, |t| {
+            LogicRpcClient::new(tarpc::client::Config::default(), t).spawn()
         });
-        Ok(Arc::new(RemoteLogic::new(addr, dial_fn)))
+        Ok(Arc::new(RemoteLogic::new(addr, dial)))
     }
 
     async fn connect(&self, addr: &str) -> Result<Arc<dyn ConnectService>> {
-        let target = addr.to_owned();
-        let dial_fn: Dial<ConnectRpcClient> = Box::new(move || {
-            let target = target.clone();
-            Box::pin(async move {
-                let stream = dial(target).await?;
-                let transport = serde_transport::new(Self::framed(stream), Bincode::default());
-                Ok(ConnectRpcClient::new(tarpc::client::Config::default(), transport).spawn())
-            })
+        let dial = dialer(addr, |t| {
+            ConnectRpcClient::new(tarpc::client::Config::default(), t).spawn()
         });
-        Ok(Arc::new(RemoteConnect::new(addr, dial_fn)))
+        Ok(Arc::new(RemoteConnect::new(addr, dial)))
+    }
+
+    async fn close(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Delivery, Target};
+    use crate::model::{Delivery, PushKind, Target};
     use crate::rpc::Fault;
     use std::sync::Mutex;
 
@@ -187,6 +233,7 @@ mod tests {
         ids.map(|id| Delivery {
             id,
             target: Target::Room(1),
+            kind: PushKind::Message,
             payload: bytes::Bytes::from(vec![b'x'; 300]),
         })
         .collect()

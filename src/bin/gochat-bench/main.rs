@@ -11,6 +11,8 @@
 //! Prints a progress line on stderr while it runs and one JSON line per test on stdout:
 //! deliveries/s, lost, duplicates, end-to-end latency percentiles, server RSS per connection.
 
+#[path = "../shared/cli.rs"]
+mod cli;
 mod report;
 mod scenario;
 mod users;
@@ -100,7 +102,7 @@ pub enum Test {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Thousands of sockets: lift our own descriptor limit as far as the hard limit allows.
-    gochat::cli::raise_fd_limit();
+    cli::raise_fd_limit();
     let report = match args.test.clone() {
         Test::Room {
             users,

@@ -51,3 +51,49 @@ impl Layers {
         connect: true,
     };
 }
+
+pub(crate) mod api;
+pub(crate) mod connect;
+pub(crate) mod logic;
+pub(crate) mod task;
+
+use gochat_core::Registry;
+use gochat_core::registry::{Instance, Kind};
+use std::sync::Arc;
+
+/// An instance this process put in the registry, to take out again when it stops.
+pub(crate) struct Registration {
+    registry: Arc<dyn Registry>,
+    kind: Kind,
+    id: String,
+}
+
+impl Registration {
+    /// List `kind`/`id` at `addr`.
+    pub(crate) async fn new(
+        registry: Arc<dyn Registry>,
+        kind: Kind,
+        id: String,
+        addr: String,
+    ) -> gochat_core::Result<Self> {
+        registry
+            .register(Instance {
+                kind,
+                id: id.clone(),
+                addr,
+            })
+            .await?;
+        Ok(Self { registry, kind, id })
+    }
+
+    /// Leave the registry (peers stop calling this instance).
+    pub(crate) async fn leave(&self) {
+        if let Err(e) = self.registry.deregister(self.kind, &self.id).await {
+            tracing::warn!(
+                "leaving the registry as {} {} failed: {e}",
+                self.kind,
+                self.id
+            );
+        }
+    }
+}

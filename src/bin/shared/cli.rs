@@ -1,9 +1,11 @@
 //! What every gochat binary shares: logging set-up, the shutdown signal, printable URLs, and
-//! the configuration flags common to all of them.
+//! the configuration flags common to all of them. Compiled into each binary (`#[path]`), not
+//! part of the library; each binary uses a part of it.
+#![allow(dead_code)]
 
-use crate::Config;
+use gochat::Config;
 #[cfg(feature = "distributed")]
-use crate::{Layers, Server};
+use gochat::{Layers, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -72,17 +74,10 @@ pub fn print_config(args: &CommonArgs, config: &Config) -> anyhow::Result<bool> 
     Ok(args.print_config)
 }
 
-/// Lift this process's open-file limit as far as it can go: a connect server holds one
-/// descriptor per connection. As root the hard limit itself is raised (to the kernel's
-/// `fs.nr_open`); otherwise the soft limit goes up to the hard one.
+/// Lift this process's open-file limit to its hard limit: a connect server holds one
+/// descriptor per connection. The hard limit is the operator's to set (`ulimit -Hn`,
+/// systemd's `LimitNOFILE=`); the connection limits are then fitted below it.
 pub fn raise_fd_limit() -> u64 {
-    let wanted = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1 << 20);
-    if rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted).is_ok() {
-        return wanted;
-    }
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 

@@ -1,0 +1,162 @@
+//! One long connection from accept to close, the same for every transport: the auth frame
+//! within the auth timeout → admission through logic → a reader task and the writer loop →
+//! release. The transport only supplies a [`Codec`].
+
+use crate::admission;
+use crate::channel::Channel;
+use crate::close::{self, CloseReason};
+use crate::codec::{AfterAuth, Codec, Inbound, PreAuth};
+use crate::state::Shared;
+use crate::writer::{self, LastSeen, Liveness, Wire};
+use gochat_core::model::RoomId;
+use gochat_core::net::Ticket;
+use gochat_core::protocol::auth::AuthFrame;
+use gochat_core::rpc::RoomPushRequest;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// How long a goodbye (close frame) may take to write to a connection refused at the door.
+const GOODBYE_GRACE: Duration = Duration::from_secs(1);
+
+/// Run one connection to its end. `ticket` is its place under `connect.max_connections`:
+/// until it authenticates it may be evicted to make room for another.
+pub(crate) async fn run<C, W>(mut codec: C, mut w: W, ticket: Ticket, shared: Arc<Shared>)
+where
+    C: Codec,
+    W: AsyncWrite + Unpin + Send,
+{
+    ticket.set_evictable(true);
+    let auth = tokio::select! {
+        r = tokio::time::timeout(shared.config.auth_timeout(), read_auth(&mut codec)) => {
+            r.unwrap_or(Err(close::AUTH_TIMEOUT))
+        }
+        _ = ticket.evicted() => Err(close::EVICTED),
+        _ = shared.shutdown.cancelled() => Err(close::SHUTTING_DOWN),
+    };
+    ticket.set_evictable(false);
+    let admitted = match auth {
+        Ok(auth) => admission::admit(&shared, auth, C::FRAMING).await,
+        Err(reason) => Err(reason),
+    };
+    let (admitted, mut rx) = match admitted {
+        Ok(a) => a,
+        Err(reason) => {
+            if reason != close::PEER_CLOSED {
+                tracing::debug!("connect: refused a connection: {}", reason.reason);
+            }
+            goodbye(&mut w, &C::wire(), reason).await;
+            return;
+        }
+    };
+    let ch = admitted.channel().clone();
+    let last_seen = Arc::new(LastSeen::default());
+    let reader = shared.tasks.spawn(read_loop(
+        codec,
+        ch.clone(),
+        last_seen.clone(),
+        shared.clone(),
+    ));
+    let live = Liveness {
+        ping_every: shared.config.ping_interval(),
+        idle_timeout: shared.config.idle_timeout(),
+    };
+    writer::run(
+        &mut w,
+        &mut rx,
+        &ch,
+        &C::wire(),
+        live,
+        &last_seen,
+        &shared.shutdown,
+    )
+    .await;
+    reader.abort();
+    admitted.release().await;
+    drop(ticket);
+}
+
+/// Close a connection that never got in: the close frame (if the transport has one and
+/// the peer did not close first), then shut the socket.
+pub(crate) async fn goodbye<W: AsyncWrite + Unpin>(w: &mut W, wire: &Wire, reason: CloseReason) {
+    let _ = tokio::time::timeout(GOODBYE_GRACE, async {
+        if reason != close::PEER_CLOSED
+            && let Some(frame) = (wire.close)(reason)
+        {
+            w.write_all(&frame).await?;
+        }
+        w.shutdown().await
+    })
+    .await;
+}
+
+/// Read until the auth frame; anything else that is fatal ends the connection.
+async fn read_auth<C: Codec>(codec: &mut C) -> Result<AuthFrame, CloseReason> {
+    loop {
+        match codec.next().await? {
+            Inbound::Text(payload) => match C::pre_auth(&payload) {
+                PreAuth::Auth(a) => return Ok(a),
+                PreAuth::Skip => {}
+                PreAuth::Refuse(r) => return Err(r),
+            },
+            Inbound::Close => return Err(close::PEER_CLOSED),
+            Inbound::Ping(_) | Inbound::Other => {}
+        }
+    }
+}
+
+/// After authentication: every message is a sign of life; pings are answered through the
+/// writer; posts go to logic as this connection's session; anything fatal closes.
+async fn read_loop<C: Codec>(
+    mut codec: C,
+    ch: Arc<Channel>,
+    last_seen: Arc<LastSeen>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let inbound = match codec.next().await {
+            Ok(i) => i,
+            Err(reason) => {
+                ch.close(reason);
+                return;
+            }
+        };
+        last_seen.touch();
+        match inbound {
+            Inbound::Ping(payload) => {
+                if let Some(pong) = C::pong(&payload) {
+                    ch.push(pong);
+                }
+            }
+            Inbound::Close => {
+                ch.close(close::PEER_CLOSED);
+                return;
+            }
+            Inbound::Text(payload) => match C::after_auth(&payload) {
+                AfterAuth::Ignore => {}
+                AfterAuth::Post { room, msg } => post(&shared, &ch, room, msg).await,
+                AfterAuth::Refuse(reason) => {
+                    ch.close(reason);
+                    return;
+                }
+            },
+            Inbound::Other => {}
+        }
+    }
+}
+
+/// Post `msg` as the connection's user, to `room` or the connection's own room.
+async fn post(shared: &Shared, ch: &Channel, room: Option<RoomId>, msg: String) {
+    let req = RoomPushRequest {
+        token: ch.token.clone(),
+        room_id: room.unwrap_or(ch.room_id),
+        msg,
+    };
+    let outcome = match shared.peers.logic().await {
+        Ok(logic) => logic.push_room(req).await.map_err(|f| f.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = outcome {
+        tracing::info!("connect: post by user {} refused: {e}", ch.user_id);
+    }
+}
