@@ -9,37 +9,59 @@ use gochat_core::Config;
 /// between layers, Redis and etcd connections, the SQLite files, the tracing output.
 pub const RESERVED_DESCRIPTORS: u64 = 256;
 
+/// Shares of the budget each listener may claim when the configured limits do not fit:
+/// long connections, REST, WebSocket handshakes, the page.
+const SHARES: [f64; 4] = [0.50, 0.25, 0.15, 0.10];
+
 /// Lower the connection limits of the layers in `layers` until their sum fits in `limit`
-/// descriptors (less [`RESERVED_DESCRIPTORS`]). The long connections give way first; if the
-/// HTTP limits alone do not fit, every limit shrinks in proportion. Returns whether
+/// descriptors (less [`RESERVED_DESCRIPTORS`]). Each listener keeps its configured limit up
+/// to its share of the budget (long connections ½, REST ¼, WebSocket handshakes 15 %, the
+/// page 10 %); what a listener leaves unused goes to the long connections. Returns whether
 /// anything was lowered.
 pub fn fit(config: &mut Config, layers: Layers, limit: u64) -> bool {
     let budget = limit.saturating_sub(RESERVED_DESCRIPTORS).max(16) as usize;
-    let mut http = 0;
-    if layers.api {
-        http += config.api.max_connections;
-        if config.api.site {
-            http += config.api.site_max_connections;
-        }
-    }
-    let long = if layers.connect {
-        http += config.connect.max_handshakes;
-        config.connect.max_connections
-    } else {
-        0
-    };
-    if http + long <= budget {
+    let api = layers.api;
+    let site = layers.api && config.api.site;
+    let connect = layers.connect;
+    let wanted = [
+        if connect {
+            config.connect.max_connections
+        } else {
+            0
+        },
+        if api { config.api.max_connections } else { 0 },
+        if connect {
+            config.connect.max_handshakes
+        } else {
+            0
+        },
+        if site {
+            config.api.site_max_connections
+        } else {
+            0
+        },
+    ];
+    if wanted.iter().sum::<usize>() <= budget {
         return false;
     }
-    if http * 4 <= budget * 3 {
-        // The HTTP listeners fit in three quarters: the long connections get the rest.
-        config.connect.max_connections = budget - http;
-    } else {
-        let scale = |n: usize| (n as u128 * budget as u128 / (http + long) as u128).max(1) as usize;
-        config.api.max_connections = scale(config.api.max_connections);
-        config.api.site_max_connections = scale(config.api.site_max_connections);
-        config.connect.max_handshakes = scale(config.connect.max_handshakes);
-        config.connect.max_connections = scale(config.connect.max_connections);
+    let mut got = [0usize; 4];
+    for i in 0..4 {
+        got[i] = wanted[i].min(((budget as f64) * SHARES[i]) as usize);
+        if wanted[i] > 0 {
+            got[i] = got[i].max(1);
+        }
+    }
+    let used: usize = got.iter().sum();
+    got[0] = (got[0] + budget.saturating_sub(used)).min(wanted[0]);
+    if connect {
+        config.connect.max_connections = got[0];
+        config.connect.max_handshakes = got[2];
+    }
+    if api {
+        config.api.max_connections = got[1];
+    }
+    if site {
+        config.api.site_max_connections = got[3];
     }
     tracing::warn!(
         "open-file limit {limit}: connection limits lowered to fit — long connections {}, \
@@ -76,19 +98,19 @@ mod tests {
         let mut c = Config::default();
         assert!(fit(&mut c, Layers::ALL, 20_000));
         assert_eq!(c.api.max_connections, 2048, "REST untouched");
+        assert_eq!(c.connect.max_handshakes, 1024, "handshakes untouched");
         assert_eq!(total(&c) as u64, 20_000 - RESERVED_DESCRIPTORS);
     }
 
     #[test]
-    fn a_tiny_limit_shrinks_everything_in_proportion() {
+    fn a_tiny_limit_gives_every_listener_its_share() {
         let mut c = Config::default();
         assert!(fit(&mut c, Layers::ALL, 1024));
-        assert!(
-            total(&c) as u64 <= 1024 - RESERVED_DESCRIPTORS,
-            "{}",
-            total(&c)
-        );
-        assert!(c.api.max_connections >= 1 && c.connect.max_connections >= 1);
+        assert!(total(&c) as u64 <= 1024 - RESERVED_DESCRIPTORS);
+        assert_eq!(c.api.max_connections, 192, "a quarter of 768");
+        assert_eq!(c.connect.max_handshakes, 115);
+        assert_eq!(c.api.site_max_connections, 76);
+        assert_eq!(c.connect.max_connections, 385);
     }
 
     #[test]

@@ -29,6 +29,10 @@ where
     };
     let limit = state.config.max_body_bytes;
     let wait = state.config.body_timeout();
+    let activity = req
+        .extensions()
+        .get::<gochat_core::http::Activity>()
+        .cloned();
     let body =
         match tokio::time::timeout(wait, Limited::new(req.into_body(), limit).collect()).await {
             Ok(Ok(b)) => b.to_bytes(),
@@ -44,6 +48,10 @@ where
                 )));
             }
         };
+    // The body is in: from here on this is a request to answer, not a socket to evict.
+    if let Some(a) = activity {
+        a.busy();
+    }
     let fields = match Fields::parse(&body) {
         Ok(f) => f,
         Err(msg) => return Ok(envelope::fail(&msg)),

@@ -50,6 +50,8 @@ pub(crate) async fn handle(
             return plain(StatusCode::FORBIDDEN, "origin not allowed\n");
         }
     }
+    // A complete upgrade request: not to be evicted while it is answered.
+    gochat_core::http::mark_busy(&req);
     let Ok((resp, upgrading)) = upgrade::upgrade(&mut req) else {
         return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
     };

@@ -1,12 +1,14 @@
 //! The HTTP/1 server shared by the api and connect layers (hyper, with upgrades so WebSocket
 //! handshakes work on the same connections), on the shared [`accept_loop`].
 //!
-//! Every connection holds a place under the listener's [`Admission`]; between requests it is
-//! evictable, so that when the listener is full the connection idle the longest makes room
-//! for a new one. A client must send each request's headers within `header_timeout` (also
-//! the keep-alive idle time: hyper starts the timer whenever it waits for a request).
+//! Every connection holds a place under the listener's [`Admission`]. Until a handler says
+//! the request is real work ([`Activity::busy`], once its body is in), the connection is
+//! evictable, so that when the listener is full the one idle the longest makes room for a
+//! new one — a slowloris header or a body that never comes cannot hold a place against a
+//! real user. A client must send each request's headers within `header_timeout` (also the
+//! keep-alive idle time: hyper starts the timer whenever it waits for a request).
 
-use crate::net::{Admission, accept_loop};
+use crate::net::{Admission, Ticket, accept_loop};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -22,6 +24,25 @@ use tokio_util::task::TaskTracker;
 
 /// How long an in-flight request may run on after shutdown before its connection is cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// In every request's extensions: lets the handler mark its connection as doing real work,
+/// not to be evicted until the response is sent.
+#[derive(Clone)]
+pub struct Activity(Arc<Ticket>);
+
+impl Activity {
+    /// The request is real work (its body is in, say): keep the connection until answered.
+    pub fn busy(&self) {
+        self.0.set_evictable(false);
+    }
+}
+
+/// Mark the connection of `req` busy, if it came through [`serve`].
+pub fn mark_busy<B>(req: &Request<B>) {
+    if let Some(a) = req.extensions().get::<Activity>() {
+        a.busy();
+    }
+}
 
 /// The limits of one HTTP listener.
 #[derive(Clone)]
@@ -64,10 +85,11 @@ pub async fn serve<F, Fut, B>(
             ticket.set_evictable(true);
             let handler = handler.clone();
             let in_request = ticket.clone();
-            // While a request runs the connection may not be evicted; after its response it
-            // may again — unless it switched protocols (it is leaving hyper for a WebSocket).
-            let service = service_fn(move |req| {
-                in_request.set_evictable(false);
+            // The handler marks the request busy once it is real work; after the response the
+            // connection is evictable again — unless it switched protocols (it is leaving
+            // hyper for a WebSocket).
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Activity(in_request.clone()));
                 let answer = handler(req);
                 let t = in_request.clone();
                 async move {

@@ -15,10 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long a full listener waits for an evicted connection to hand back its permit.
 pub const EVICTION_WAIT: Duration = Duration::from_millis(250);
+/// A connection becomes a candidate for eviction only after waiting this long: one that
+/// just arrived gets the time to send its request or its auth frame, so a flood of new
+/// sockets is refused rather than pushing out a real user's fresh connection.
+pub const EVICTABLE_AFTER: Duration = Duration::from_millis(500);
 /// First pause after a failed `accept` (out of descriptors and the like); doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while failures last.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -29,9 +34,9 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub struct Admission {
     permits: Arc<Semaphore>,
     limit: usize,
-    /// Connections that may be evicted, by when they became evictable (oldest first). A
-    /// `std` mutex: sections are one map operation, never across an `.await`.
-    evictable: Mutex<BTreeMap<u64, CancellationToken>>,
+    /// Connections that may be evicted, in the order they became evictable (oldest first),
+    /// with when. A `std` mutex: sections are one map operation, never across an `.await`.
+    evictable: Mutex<BTreeMap<u64, (CancellationToken, Instant)>>,
     /// Orders the evictable entries.
     next: AtomicU64,
     /// Connections evicted so far.
@@ -84,21 +89,30 @@ impl Admission {
         self.refused.load(Ordering::Relaxed)
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, CancellationToken>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (CancellationToken, Instant)>> {
         // The map holds plain tokens; a panic elsewhere leaves it usable.
         self.evictable.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A place for one more connection: at once if one is free; else by evicting the oldest
-    /// evictable connection and waiting up to [`EVICTION_WAIT`] for its place; `None` when
-    /// the listener is full of connections that may not be evicted.
+    /// A place for one more connection: at once if one is free; else by evicting the
+    /// connection evictable the longest (if for at least [`EVICTABLE_AFTER`]) and waiting
+    /// up to [`EVICTION_WAIT`] for its place; `None` when the listener is full of
+    /// connections that are busy or just arrived.
     pub async fn admit(self: &Arc<Self>) -> Option<Ticket> {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                let victim = self.map().pop_first();
+                let victim = {
+                    let mut map = self.map();
+                    match map.first_key_value() {
+                        Some((_, (_, since))) if since.elapsed() >= EVICTABLE_AFTER => {
+                            map.pop_first()
+                        }
+                        _ => None,
+                    }
+                };
                 let freed = match victim {
-                    Some((_, kick)) => {
+                    Some((_, (kick, _))) => {
                         self.evicted.fetch_add(1, Ordering::Relaxed);
                         kick.cancel();
                         let wait = self.permits.clone().acquire_owned();
@@ -138,7 +152,9 @@ impl Ticket {
         }
         if evictable && !self.kick.is_cancelled() {
             let k = self.admission.next.fetch_add(1, Ordering::Relaxed);
-            self.admission.map().insert(k, self.kick.clone());
+            self.admission
+                .map()
+                .insert(k, (self.kick.clone(), Instant::now()));
             *key = Some(k);
         }
     }
@@ -238,6 +254,11 @@ mod tests {
         let old = a.admit().await.unwrap();
         let busy = a.admit().await.unwrap();
         old.set_evictable(true);
+        assert!(
+            a.admit().await.is_none(),
+            "a connection that just arrived stays"
+        );
+        tokio::time::sleep(EVICTABLE_AFTER).await;
         let a2 = a.clone();
         let newcomer = tokio::spawn(async move { a2.admit().await.map(|_| ()) });
         // The evicted connection notices and goes away, handing back its place.
@@ -247,6 +268,7 @@ mod tests {
         drop(old);
         assert!(newcomer.await.unwrap().is_some());
         assert_eq!(a.evicted(), 1);
+        assert_eq!(a.refused(), 1);
         assert!(!busy.is_evicted(), "a busy connection is never evicted");
     }
 

@@ -1,6 +1,6 @@
 //! [`Task`]: the queue consumer loop.
 
-use crate::entry::Entry;
+use crate::entry::{Entry, InFlight};
 use crate::pipeline::{Counters, Parts, Pipeline};
 use crate::router::route;
 use gochat_core::config::TaskConfig;
@@ -72,6 +72,7 @@ impl Task {
         let pipelines = TaskTracker::new();
         let abandon = CancellationToken::new();
         let mut senders: HashMap<String, mpsc::UnboundedSender<Parts>> = HashMap::new();
+        let in_flight = InFlight::default();
 
         while !shutdown.is_cancelled() {
             // A place for at least one entry first (at the in-flight bound, wait), then for
@@ -98,6 +99,12 @@ impl Task {
                     continue;
                 }
             };
+            // A copy of an entry this worker is still retrying (the queue handed it out again
+            // after its claim-idle time) is already being taken care of.
+            let received: Vec<Received> = received
+                .into_iter()
+                .filter(|r| !in_flight.holds(&r.receipt))
+                .collect();
             let received = self.dead_letter_the_hopeless(received).await;
             if received.is_empty() {
                 continue;
@@ -117,6 +124,7 @@ impl Task {
                     parts,
                     done_tx.clone(),
                     place,
+                    in_flight.clone(),
                 )));
             }
             drop(places);

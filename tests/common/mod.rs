@@ -206,10 +206,12 @@ impl Client {
         self.ws.send(Message::text(text)).await.unwrap();
     }
 
-    /// The next text frame or close, skipping pings; `Timeout` after `wait`.
+    /// The next text frame or close, skipping pings; `Timeout` after `wait` (however many
+    /// pings arrive meanwhile).
     pub async fn next_event(&mut self, wait: Duration) -> Event {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match tokio::time::timeout(wait, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return Event::Timeout,
                 Ok(None) => return Event::Closed(None, String::new()),
                 Ok(Some(Err(_))) => return Event::Closed(None, String::new()),
@@ -280,7 +282,7 @@ pub async fn wait_for_room(addr: SocketAddr, token: &str, room: i64, clients: &m
 /// A raw TCP client speaking gochat's `v1` framing.
 pub struct TcpClient {
     pub stream: TcpStream,
-    buf: bytes::BytesMut,
+    pub buf: bytes::BytesMut,
 }
 
 /// One `v1` frame around `payload`.
@@ -335,6 +337,27 @@ impl TcpClient {
             match read {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next push payload within `wait`: `Some(None)` on EOF, `None` if nothing came.
+    pub async fn payload_within(&mut self, wait: Duration) -> Option<Option<String>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            use gochat::core::protocol::tcp::{MAX_PAYLOAD, PING_PAYLOAD, decode_frame};
+            if let Some(p) =
+                decode_frame(&mut self.buf, MAX_PAYLOAD).expect("server sent a bad frame")
+            {
+                if &p[..] != PING_PAYLOAD {
+                    return Some(Some(String::from_utf8(p.to_vec()).unwrap()));
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(None),
+                Ok(Ok(_)) => {}
             }
         }
     }

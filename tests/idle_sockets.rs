@@ -1,0 +1,247 @@
+//! Idle sockets cannot exhaust the server. The standalone binary runs under an open-file
+//! limit of 1 024 while thousands of sockets sit idle on each of its listeners — HTTP
+//! connections that send half a request (slowloris), a body that never comes, WebSocket-port
+//! connections that never upgrade, TCP connections that never authenticate — and a normal
+//! user logs in, connects and chats throughout. Every idle socket is closed within its
+//! timeout (or earlier, evicted to make room), and the server never runs out of descriptors.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Idle sockets per listener.
+const IDLE: usize = 3000;
+/// The timeouts the server runs with (header, body, handshake, auth), in seconds.
+const TIMEOUT_SECS: u64 = 6;
+/// How long the normal user keeps working once the idle sockets sit there (past their
+/// timeout, so the user also works after the server closed them).
+const WORK: Duration = Duration::from_secs(9);
+
+struct Addrs {
+    api: SocketAddr,
+    ws: SocketAddr,
+    tcp: SocketAddr,
+}
+
+/// Start `gochat` under `ulimit -n 1024`; returns it and the addresses it printed.
+async fn start(dir: &std::path::Path) -> (tokio::process::Child, Addrs) {
+    let config = dir.join("gochat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[api]
+addr = "127.0.0.1:0"
+site = false
+header_timeout_secs = {TIMEOUT_SECS}
+body_timeout_secs = {TIMEOUT_SECS}
+
+[connect]
+ws_addr = "127.0.0.1:0"
+tcp_addrs = ["127.0.0.1:0"]
+handshake_timeout_secs = {TIMEOUT_SECS}
+auth_timeout_secs = {TIMEOUT_SECS}
+
+[logic]
+argon2_memory_kib = 1024
+argon2_iterations = 1
+
+[store]
+data_dir = "{}"
+"#,
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 1024 && exec {} --config {}",
+            env!("CARGO_BIN_EXE_gochat"),
+            config.display()
+        ))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("gochat.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addrs = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first() == Some(&"api") {
+                let after = |w: &str| words[words.iter().position(|x| *x == w).unwrap() + 1];
+                let ws = after("websocket")
+                    .trim_start_matches("ws://")
+                    .trim_end_matches("/ws");
+                return Addrs {
+                    api: after("api").parse().unwrap(),
+                    ws: ws.parse().unwrap(),
+                    tcp: after("tcp").parse().unwrap(),
+                };
+            }
+        }
+        panic!("gochat exited before printing its addresses")
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addrs)
+}
+
+/// An idle socket: what it sent, then nothing. Resolves with how long the server kept it
+/// (from the moment the connection was established).
+async fn idle(
+    addr: SocketAddr,
+    what: &'static str,
+    send: &'static [u8],
+    connected: tokio::sync::mpsc::Sender<()>,
+) -> Result<Duration, String> {
+    let connecting = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(addr)).await;
+    drop(connected);
+    let mut s = match connecting {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("{what}: connect failed: {e}")),
+        Err(_) => return Err(format!("{what}: connect timed out")),
+    };
+    let opened = Instant::now();
+    if !send.is_empty() && s.write_all(send).await.is_err() {
+        return Ok(opened.elapsed());
+    }
+    let mut sink = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut sink)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(opened.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return Err(format!("{what}: held open for 30 s")),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_on_every_listener_do_not_lock_users_out() {
+    // This process holds the idle sockets: it needs more descriptors than the server has.
+    let _ = rlimit::increase_nofile_limit(4 * IDLE as u64 + 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, a) = start(dir.path()).await;
+    let token = login(a.api, "demo", "111111").await;
+    let mut member = ws_join(a.ws, &token, 1).await;
+    wait_for_room(a.api, &token, 1, std::slice::from_mut(&mut member)).await;
+
+    // The flood: a third on each listener, interleaved, as fast as they connect.
+    const SLOWLORIS: &[u8] = b"POST /user/login HTTP/1.1\r\nHost: x\r\n";
+    const NO_BODY: &[u8] =
+        b"POST /user/login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n{\"userName\":\"x\"";
+    let mut flood = Vec::new();
+    let (connected, mut all_connected) = tokio::sync::mpsc::channel::<()>(1);
+    for i in 0..IDLE {
+        let http_kind = if i % 2 == 0 { SLOWLORIS } else { NO_BODY };
+        let http_what = if i % 2 == 0 { "slowloris" } else { "no body" };
+        flood.push(tokio::spawn(idle(
+            a.api,
+            http_what,
+            http_kind,
+            connected.clone(),
+        )));
+        flood.push(tokio::spawn(idle(
+            a.ws,
+            "never upgrades",
+            b"",
+            connected.clone(),
+        )));
+        flood.push(tokio::spawn(idle(
+            a.tcp,
+            "never authenticates",
+            b"",
+            connected.clone(),
+        )));
+    }
+    // Once every idle socket has connected, they sit there (the listeners are full).
+    drop(connected);
+    let _ = all_connected.recv().await;
+
+    // Meanwhile a normal user works: logs in, posts, and opens new connections.
+    let started = Instant::now();
+    let (mut rounds, mut slowest) = (0, Duration::ZERO);
+    while started.elapsed() < WORK {
+        let t0 = Instant::now();
+        let again = login(a.api, "test", "111111").await;
+        let msg = format!("round {rounds}");
+        assert_eq!(push_room(a.api, &again, 1, &msg).await.json()["code"], 0);
+        member.next_matching(|v| v["msg"] == msg.as_str()).await;
+        // New connections get in (a push sent before one is admitted is not for it, so the
+        // user says hello until each has heard it).
+        let mut fresh = TcpClient::join(a.tcp, &again, 1).await;
+        let mut heard = false;
+        for k in 0..20 {
+            let hello = format!("tcp hello {rounds}.{k}");
+            assert_eq!(push_room(a.api, &again, 1, &hello).await.json()["code"], 0);
+            match fresh.payload_within(Duration::from_millis(500)).await {
+                Some(Some(got)) if got.contains("tcp hello") => {
+                    heard = true;
+                    break;
+                }
+                Some(None) => panic!("a fresh TCP connection was closed"),
+                _ => {}
+            }
+        }
+        assert!(heard, "a fresh TCP connection never heard the room");
+        let mut fresh_ws = ws_join(a.ws, &again, 1).await;
+        let mut heard = false;
+        for k in 0..20 {
+            let hello = format!("ws hello {rounds}.{k}");
+            assert_eq!(push_room(a.api, &again, 1, &hello).await.json()["code"], 0);
+            match fresh_ws.next_event(Duration::from_millis(500)).await {
+                Event::Text(t) if t.contains("ws hello") => {
+                    heard = true;
+                    break;
+                }
+                Event::Closed(code, reason) => {
+                    panic!("a fresh WebSocket was closed: {code:?} {reason}")
+                }
+                _ => {}
+            }
+        }
+        assert!(heard, "a fresh WebSocket never heard the room");
+        slowest = slowest.max(t0.elapsed());
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Every idle socket was closed, none later than its timeout and a margin.
+    let (mut closed, mut latest) = (0, Duration::ZERO);
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
+    for f in flood {
+        match f.await.unwrap() {
+            Ok(held) => {
+                closed += 1;
+                latest = latest.max(held);
+            }
+            Err(e) => *failures.entry(e).or_default() += 1,
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("gochat.log")).unwrap();
+    let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+    assert!(
+        failures.is_empty(),
+        "{failures:?}\nserver log, last lines:\n{tail}"
+    );
+    eprintln!(
+        "{closed} idle sockets ({IDLE} per listener) under a 1 024-descriptor limit: the last closed after {latest:?}; \
+         the user worked {rounds} rounds meanwhile (slowest {slowest:?})"
+    );
+    assert!(
+        latest <= Duration::from_secs(TIMEOUT_SECS + 3),
+        "an idle socket outlived its timeout: {latest:?}"
+    );
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert!(!log.contains("accept failed"), "{log}");
+    child.kill().await.unwrap();
+}
