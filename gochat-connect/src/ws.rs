@@ -55,7 +55,7 @@ pub(crate) async fn handle(
     let Ok((resp, upgrading)) = upgrade::upgrade(&mut req) else {
         return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
     };
-    let ticket = shared.connections.admit().await;
+    let ticket = shared.connections.admit();
     let task_shared = shared.clone();
     shared.tasks.spawn(async move {
         let io = match upgrading.await {

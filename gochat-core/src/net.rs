@@ -18,8 +18,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How long a full listener waits for an evicted connection to hand back its permit.
-pub const EVICTION_WAIT: Duration = Duration::from_millis(250);
 /// A connection becomes a candidate for eviction only after waiting this long: one that
 /// just arrived gets the time to send its request or its auth frame, so a flood of new
 /// sockets is refused rather than pushing out a real user's fresh connection.
@@ -30,13 +28,24 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// Longest pause between failed `accept`s.
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// A ticket's permit, kept where an eviction can take it over at once (the evicted
+/// connection then closes in its own time, a moment over the limit).
+type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+
+/// What the evictable map holds of a connection.
+struct Evictable {
+    kick: CancellationToken,
+    since: Instant,
+    slot: Slot,
+}
+
 /// The connection limit of a listener (or of several sharing one budget).
 pub struct Admission {
     permits: Arc<Semaphore>,
     limit: usize,
-    /// Connections that may be evicted, in the order they became evictable (oldest first),
-    /// with when. A `std` mutex: sections are one map operation, never across an `.await`.
-    evictable: Mutex<BTreeMap<u64, (CancellationToken, Instant)>>,
+    /// Connections that may be evicted, in the order they became evictable (oldest first).
+    /// A `std` mutex: sections are one map operation, never across an `.await`.
+    evictable: Mutex<BTreeMap<u64, Evictable>>,
     /// Orders the evictable entries.
     next: AtomicU64,
     /// Connections evicted so far.
@@ -48,11 +57,17 @@ pub struct Admission {
 /// One admitted connection's place under its listener's limit; dropping it frees the place.
 pub struct Ticket {
     admission: Arc<Admission>,
-    _permit: OwnedSemaphorePermit,
+    /// The permit (taken away if the connection is evicted).
+    slot: Slot,
     /// Fired when the connection is evicted.
     kick: CancellationToken,
     /// Its key in the evictable map while it is evictable.
     key: Mutex<Option<u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data (a map, an option); a panic elsewhere leaves it usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Admission {
@@ -89,72 +104,59 @@ impl Admission {
         self.refused.load(Ordering::Relaxed)
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (CancellationToken, Instant)>> {
-        // The map holds plain tokens; a panic elsewhere leaves it usable.
-        self.evictable.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A place for one more connection: at once if one is free; else by evicting the
-    /// connection evictable the longest (if for at least [`EVICTABLE_AFTER`]) and waiting
-    /// up to [`EVICTION_WAIT`] for its place; `None` when the listener is full of
-    /// connections that are busy or just arrived.
-    pub async fn admit(self: &Arc<Self>) -> Option<Ticket> {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                let victim = {
-                    let mut map = self.map();
-                    match map.first_key_value() {
-                        Some((_, (_, since))) if since.elapsed() >= EVICTABLE_AFTER => {
-                            map.pop_first()
-                        }
-                        _ => None,
-                    }
-                };
-                let freed = match victim {
-                    Some((_, (kick, _))) => {
-                        self.evicted.fetch_add(1, Ordering::Relaxed);
-                        kick.cancel();
-                        let wait = self.permits.clone().acquire_owned();
-                        tokio::time::timeout(EVICTION_WAIT, wait).await.ok()
-                    }
-                    None => None,
-                };
-                match freed {
-                    Some(Ok(p)) => p,
-                    _ => {
-                        self.refused.fetch_add(1, Ordering::Relaxed);
-                        return None;
-                    }
-                }
-            }
-        };
-        Some(Ticket {
+    /// A place for one more connection: a free one, or else the place of the connection
+    /// evictable the longest (if for at least [`EVICTABLE_AFTER`]), which is told to go;
+    /// `None` when the listener is full of connections that are busy or just arrived.
+    /// Never waits.
+    pub fn admit(self: &Arc<Self>) -> Option<Ticket> {
+        let ticket = |permit| Ticket {
             admission: self.clone(),
-            _permit: permit,
+            slot: Arc::new(Mutex::new(Some(permit))),
             kick: CancellationToken::new(),
             key: Mutex::new(None),
-        })
+        };
+        loop {
+            if let Ok(p) = self.permits.clone().try_acquire_owned() {
+                return Some(ticket(p));
+            }
+            let victim = {
+                let mut map = lock(&self.evictable);
+                match map.first_key_value() {
+                    Some((_, v)) if v.since.elapsed() >= EVICTABLE_AFTER => map.pop_first(),
+                    _ => None,
+                }
+            };
+            let Some((_, victim)) = victim else {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            victim.kick.cancel();
+            // Its permit is ours now; if it already gave it back (it was closing anyway),
+            // the semaphore has it and the next round takes it.
+            if let Some(p) = lock(&victim.slot).take() {
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+                return Some(ticket(p));
+            }
+        }
     }
 }
 
 impl Ticket {
-    fn key(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
-        self.key.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Allow (or stop allowing) this connection to be evicted when the listener is full.
     /// Each time it becomes evictable it goes to the back of the line.
     pub fn set_evictable(&self, evictable: bool) {
-        let mut key = self.key();
+        let mut key = lock(&self.key);
         if let Some(k) = key.take() {
-            self.admission.map().remove(&k);
+            lock(&self.admission.evictable).remove(&k);
         }
         if evictable && !self.kick.is_cancelled() {
             let k = self.admission.next.fetch_add(1, Ordering::Relaxed);
-            self.admission
-                .map()
-                .insert(k, (self.kick.clone(), Instant::now()));
+            let entry = Evictable {
+                kick: self.kick.clone(),
+                since: Instant::now(),
+                slot: self.slot.clone(),
+            };
+            lock(&self.admission.evictable).insert(k, entry);
             *key = Some(k);
         }
     }
@@ -172,9 +174,11 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some(k) = self.key().take() {
-            self.admission.map().remove(&k);
+        if let Some(k) = lock(&self.key).take() {
+            lock(&self.admission.evictable).remove(&k);
         }
+        // The permit (if an eviction did not take it) goes back as the slot drops.
+        lock(&self.slot).take();
     }
 }
 
@@ -213,13 +217,7 @@ pub async fn accept_loop<F>(
         // The place is taken right after accept, before anything else happens on the
         // socket: at most one accepted socket per listener is ever over the limit, and only
         // while it is being refused.
-        let ticket = match &admission {
-            Some(a) => tokio::select! {
-                t = a.admit() => t,
-                _ = shutdown.cancelled() => return,
-            },
-            None => None,
-        };
+        let ticket = admission.as_ref().and_then(|a| a.admit());
         let _ = stream.set_nodelay(true);
         on_accept(stream, peer, ticket);
     }
@@ -234,53 +232,48 @@ pub fn descriptor_limit() -> Option<u64> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_limit_holds_and_dropped_tickets_return_their_place() {
+    #[test]
+    fn the_limit_holds_and_dropped_tickets_return_their_place() {
         let a = Admission::new(2);
-        let t1 = a.admit().await.unwrap();
-        let t2 = a.admit().await.unwrap();
+        let t1 = a.admit().unwrap();
+        let t2 = a.admit().unwrap();
         assert_eq!(a.in_use(), 2);
-        assert!(a.admit().await.is_none(), "full, nothing evictable");
+        assert!(a.admit().is_none(), "full, nothing evictable");
         assert_eq!(a.refused(), 1);
         drop(t1);
-        let t3 = a.admit().await.unwrap();
+        let t3 = a.admit().unwrap();
         drop((t2, t3));
         assert_eq!(a.in_use(), 0);
     }
 
     #[tokio::test]
-    async fn a_full_listener_evicts_its_oldest_idle_connection() {
+    async fn a_full_listener_hands_the_oldest_idle_place_to_a_newcomer() {
         let a = Admission::new(2);
-        let old = a.admit().await.unwrap();
-        let busy = a.admit().await.unwrap();
+        let old = a.admit().unwrap();
+        let busy = a.admit().unwrap();
         old.set_evictable(true);
-        assert!(
-            a.admit().await.is_none(),
-            "a connection that just arrived stays"
-        );
+        assert!(a.admit().is_none(), "a connection that just arrived stays");
         tokio::time::sleep(EVICTABLE_AFTER).await;
-        let a2 = a.clone();
-        let newcomer = tokio::spawn(async move { a2.admit().await.map(|_| ()) });
-        // The evicted connection notices and goes away, handing back its place.
-        tokio::time::timeout(Duration::from_secs(1), old.evicted())
-            .await
-            .unwrap();
-        drop(old);
-        assert!(newcomer.await.unwrap().is_some());
-        assert_eq!(a.evicted(), 1);
-        assert_eq!(a.refused(), 1);
+        let newcomer = a.admit().expect("the idle one makes room");
+        assert!(old.is_evicted(), "and is told to go");
         assert!(!busy.is_evicted(), "a busy connection is never evicted");
+        assert_eq!((a.evicted(), a.refused()), (1, 1));
+        assert_eq!(a.in_use(), 2, "the evicted one no longer counts");
+        drop(old); // closing in its own time frees nothing more
+        assert_eq!(a.in_use(), 2);
+        drop((newcomer, busy));
+        assert_eq!(a.in_use(), 0);
     }
 
     #[tokio::test]
     async fn a_panicking_holder_returns_its_place() {
         let a = Admission::new(1);
-        let t = a.admit().await.unwrap();
+        let t = a.admit().unwrap();
         let crashed = tokio::spawn(async move {
             let _held = t;
             panic!("session bug");
         });
         assert!(crashed.await.is_err());
-        assert!(a.admit().await.is_some(), "the panic returned the permit");
+        assert!(a.admit().is_some(), "the panic returned the permit");
     }
 }
