@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A local gochat cluster on loopback: every layer its own process — 2 logic, 2 connect,
-# 2 task, 1 api — on Redis and etcd (each started here if none answers on its usual port).
+# 2 task, 1 api — on a Redis of its own with persistence on (AOF, fsync every second: the
+# undelivered queue and the sessions survive a Redis restart; the machine's Redis on 6379
+# keeps nothing on disk, so it is never used) and etcd (started here if none answers on
+# 2379).
 #
 #   scripts/cluster.sh up       build (release, feature `distributed`) and start everything
 #   scripts/cluster.sh status   what runs, with pids, ports and the page address
@@ -68,12 +71,13 @@ up() {
   mkdir -p "$state/logs" "$state/data"
   : >"$pids"
 
-  local redis_port=6379 etcd_port=2379
-  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-    redis_port=$(free_port)
-    start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$state/data"
-    for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  fi
+  local redis_port etcd_port=2379
+  redis_port=$(free_port)
+  mkdir -p "$state/redis"
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$state/redis" \
+    --appendonly yes --appendfsync everysec --save ""
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$redis_port" ping >/dev/null || { echo "redis did not start"; tail "$state/logs/redis.log"; return 1; }
   if ! ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1; then
     etcd_port=$(free_port); local peer; peer=$(free_port)
     start etcd etcd --name gochat-cluster --data-dir "$state/etcd" \

@@ -38,6 +38,16 @@ pub enum Error {
     #[cfg(feature = "redis")]
     #[error("redis")]
     Redis(#[from] redis::RedisError),
+    /// Redis could not be reached at an address.
+    #[cfg(feature = "redis")]
+    #[error("redis at {url}")]
+    RedisAt {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        #[source]
+        source: redis::RedisError,
+    },
     /// etcd failed.
     #[cfg(feature = "etcd")]
     #[error("etcd")]

@@ -2,6 +2,9 @@
 //! in a temporary directory, a byte-exact HTTP/1.1 client, and a WebSocket client.
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
+#[cfg(feature = "distributed")]
+pub mod cluster;
+
 use futures::{SinkExt, StreamExt};
 use gochat::{Config, Server};
 use std::net::SocketAddr;

@@ -96,9 +96,9 @@ return moved
 ///   [`Queue::dead_letter`]. Dead letters keep the raw entry, its id and the reason.
 pub struct RedisQueue {
     config: RedisQueueConfig,
-    conn: redis::aio::MultiplexedConnection,
+    conn: redis_util::Conn,
     /// Blocking reads wait on the server; they get their own connection and take turns.
-    blocking: tokio::sync::Mutex<redis::aio::MultiplexedConnection>,
+    blocking: tokio::sync::Mutex<redis_util::Conn>,
     script: redis::Script,
     dead_letter_script: redis::Script,
     /// Entries this process moved to the dead letters.
@@ -111,23 +111,9 @@ pub struct RedisQueue {
 impl RedisQueue {
     /// Connect and make sure the stream and the group exist.
     pub async fn connect(config: RedisQueueConfig) -> Result<Self> {
-        let mut conn = redis_util::connect(&config.url, false).await?;
-        let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&config.stream)
-            .arg(&config.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await;
-        match created {
-            Ok(_) => {}
-            // The group exists already: another worker made it. Not an error.
-            Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(e.into()),
-        }
+        let conn = redis_util::connect(&config.url, false).await?;
         let blocking = redis_util::connect(&config.url, true).await?;
-        Ok(Self {
+        let q = Self {
             config,
             conn,
             blocking: tokio::sync::Mutex::new(blocking),
@@ -135,7 +121,42 @@ impl RedisQueue {
             dead_letter_script: redis::Script::new(DEAD_LETTER),
             dead_lettered: AtomicU64::new(0),
             last_claim: Mutex::new(None),
-        })
+        };
+        q.ensure_group().await?;
+        Ok(q)
+    }
+
+    /// Create the stream and the consumer group unless they exist (again, after a Redis
+    /// that lost its data — without persistence — came back empty).
+    async fn ensure_group(&self) -> Result<()> {
+        let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.config.stream)
+            .arg(&self.config.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // The group exists already: another worker made it. Not an error.
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a failed read: if the group is gone, make it again (the caller retries).
+    async fn recover(&self, e: redis::RedisError) -> Error {
+        if e.code() == Some("NOGROUP") {
+            tracing::warn!(
+                "queue: consumer group of {} is gone (Redis lost its data?); creating it again",
+                self.config.stream
+            );
+            if let Err(again) = self.ensure_group().await {
+                return again;
+            }
+        }
+        e.into()
     }
 
     fn claim_due(&self) -> bool {
@@ -148,7 +169,7 @@ impl RedisQueue {
     }
 
     async fn claim_stale(&self, consumer: &str, max: usize) -> Result<Vec<Received>> {
-        let reply: Value = redis::cmd("XAUTOCLAIM")
+        let reply: redis::RedisResult<Value> = redis::cmd("XAUTOCLAIM")
             .arg(&self.config.stream)
             .arg(&self.config.group)
             .arg(consumer)
@@ -157,7 +178,11 @@ impl RedisQueue {
             .arg("COUNT")
             .arg(max)
             .query_async(&mut self.conn.clone())
-            .await?;
+            .await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Err(self.recover(e).await),
+        };
         // [next-cursor, [entries…], [deleted ids…]]
         let mut parts = items(reply)?.into_iter();
         let entries = parts.nth(1).map(items).transpose()?.unwrap_or_default();
@@ -338,9 +363,13 @@ impl Queue for RedisQueue {
         cmd.arg("STREAMS").arg(&self.config.stream).arg(">");
         // Cancel-safe: a cancelled wait drops the connection's pending reply with the future;
         // an entry delivered into it stays pending in the group and is claimed later.
-        let reply: Value = {
+        let reply: redis::RedisResult<Value> = {
             let mut conn = self.blocking.lock().await;
-            cmd.query_async(&mut *conn).await?
+            cmd.query_async(&mut *conn).await
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Err(self.recover(e).await),
         };
         // [[stream, [entries…]]] or nil on timeout
         let mut entries = Vec::new();

@@ -44,7 +44,7 @@ impl Default for RedisSessionsConfig {
 /// Every multi-key update is one Lua script, so it is atomic. The scripts build keys from
 /// the prefix, so this backend wants a single Redis (or a cluster with one hash slot).
 pub struct RedisSessions {
-    conn: redis::aio::MultiplexedConnection,
+    conn: redis_util::Conn,
     prefix: String,
     login: redis::Script,
     logout: redis::Script,
@@ -217,7 +217,7 @@ impl RedisSessions {
         })
     }
 
-    fn conn(&self) -> redis::aio::MultiplexedConnection {
+    fn conn(&self) -> redis_util::Conn {
         self.conn.clone()
     }
 
