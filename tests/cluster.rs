@@ -96,7 +96,19 @@ async fn killing_a_task_worker_mid_stream_loses_nothing() {
     while pushed.load(std::sync::atomic::Ordering::Relaxed) < N / 3 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let held = cluster.pending_for("task-1");
+    // On a loaded machine the worker may have been frozen between two reads, holding
+    // nothing: let it run a moment and freeze it again, until it holds entries.
+    let mut held = cluster.pending_for("task-1");
+    for _ in 0..50 {
+        if held > 0 || pushed.load(std::sync::atomic::Ordering::Relaxed) >= N {
+            break;
+        }
+        cluster.signal("task-1", "CONT");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        cluster.signal("task-1", "STOP");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        held = cluster.pending_for("task-1");
+    }
     assert!(
         held > 0,
         "the frozen worker should hold entries for this test to mean anything"

@@ -5,10 +5,6 @@
 //! cargo run --features distributed --bin gochat-api -- --config cluster.toml --api-addr 0.0.0.0:7070
 //! ```
 
-/// See the `mimalloc` entry in Cargo.toml for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use gochat::Layers;
 #[path = "shared/cli.rs"]

@@ -5,10 +5,6 @@
 //! cargo run --features distributed --bin gochat-connect -- --config cluster.toml --server-id connect-1 --ws-addr 0.0.0.0:7000 --rpc-addr 127.0.0.1:7100
 //! ```
 
-/// See the `mimalloc` entry in Cargo.toml for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use gochat::Layers;
 #[path = "shared/cli.rs"]

@@ -5,10 +5,6 @@
 //! cargo run --features distributed --bin gochat-logic -- --config cluster.toml --instance-id logic-1 --rpc-addr 127.0.0.1:7170
 //! ```
 
-/// See the `mimalloc` entry in Cargo.toml for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use gochat::Layers;
 #[path = "shared/cli.rs"]

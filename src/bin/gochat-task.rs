@@ -5,10 +5,6 @@
 //! cargo run --features distributed --bin gochat-task -- --config cluster.toml --consumer task-1
 //! ```
 
-/// See the `mimalloc` entry in Cargo.toml for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use gochat::Layers;
 #[path = "shared/cli.rs"]

@@ -6,10 +6,6 @@
 //! cargo run --release -- --help
 //! ```
 
-/// See the `mimalloc` entry in Cargo.toml for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use gochat::Server;
 #[path = "shared/cli.rs"]

@@ -35,6 +35,19 @@ fn local_addr(kind: &str, bind: &str) -> Result<String> {
     ))
 }
 
+/// Serve `service` under the local address made of `kind` and `bind`.
+fn register<S: ?Sized>(
+    map: &DashMap<String, (Arc<S>, CancellationToken)>,
+    kind: &str,
+    bind: &str,
+    service: Arc<S>,
+    shutdown: CancellationToken,
+) -> Result<String> {
+    let addr = local_addr(kind, bind)?;
+    map.insert(addr.clone(), (service, shutdown));
+    Ok(addr)
+}
+
 /// The service served at `addr`, unless it is unknown or shut down.
 fn find<S: ?Sized>(
     map: &DashMap<String, (Arc<S>, CancellationToken)>,
@@ -54,9 +67,7 @@ impl Transport for LocalTransport {
         service: Arc<dyn LogicService>,
         shutdown: CancellationToken,
     ) -> Result<String> {
-        let addr = local_addr("logic", bind)?;
-        self.logic.insert(addr.clone(), (service, shutdown));
-        Ok(addr)
+        register(&self.logic, "logic", bind, service, shutdown)
     }
 
     async fn serve_connect(
@@ -65,9 +76,7 @@ impl Transport for LocalTransport {
         service: Arc<dyn ConnectService>,
         shutdown: CancellationToken,
     ) -> Result<String> {
-        let addr = local_addr("connect", bind)?;
-        self.connect.insert(addr.clone(), (service, shutdown));
-        Ok(addr)
+        register(&self.connect, "connect", bind, service, shutdown)
     }
 
     async fn logic(&self, addr: &str) -> Result<Arc<dyn LogicService>> {

@@ -138,14 +138,20 @@ impl TcpTransport {
         Ok((listener, format!("{host}:{}", local.port())))
     }
 
-    /// Serve every connection accepted on `listener` as the request stream `channel` makes
-    /// of it, until `shutdown`.
-    fn serve<F, St, Fut>(&self, listener: TcpListener, shutdown: CancellationToken, channel: F)
+    /// Listen on `bind` and serve every connection accepted as the request stream `channel`
+    /// makes of it, until `shutdown`; returns the address to register.
+    async fn serve<F, St, Fut>(
+        &self,
+        bind: &str,
+        shutdown: CancellationToken,
+        channel: F,
+    ) -> Result<String>
     where
         F: Fn(TcpStream) -> St + Send + 'static,
         St: Stream<Item = Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let (listener, addr) = self.listen(bind).await?;
         let tasks = self.tasks.clone();
         let stop = shutdown.clone();
         self.tasks.spawn(crate::net::accept_loop(
@@ -156,6 +162,7 @@ impl TcpTransport {
                 tasks.spawn(serve_until(channel(stream), stop.clone(), tasks.clone()));
             },
         ));
+        Ok(addr)
     }
 }
 
@@ -167,11 +174,8 @@ impl Transport for TcpTransport {
         service: Arc<dyn LogicService>,
         shutdown: CancellationToken,
     ) -> Result<String> {
-        let (listener, addr) = self.listen(bind).await?;
-        self.serve(listener, shutdown, move |s| {
-            rpc_channel(s, LogicRpcServer(service.clone()).serve())
-        });
-        Ok(addr)
+        let serve = move |s| rpc_channel(s, LogicRpcServer(service.clone()).serve());
+        self.serve(bind, shutdown, serve).await
     }
 
     async fn serve_connect(
@@ -180,23 +184,18 @@ impl Transport for TcpTransport {
         service: Arc<dyn ConnectService>,
         shutdown: CancellationToken,
     ) -> Result<String> {
-        let (listener, addr) = self.listen(bind).await?;
-        self.serve(listener, shutdown, move |s| {
-            rpc_channel(s, ConnectRpcServer(service.clone()).serve())
-        });
-        Ok(addr)
+        let serve = move |s| rpc_channel(s, ConnectRpcServer(service.clone()).serve());
+        self.serve(bind, shutdown, serve).await
     }
 
     async fn logic(&self, addr: &str) -> Result<Arc<dyn LogicService>> {
-        let dial = dialer(addr, |t| {
-            LogicRpcClient::new(tarpc::client::Config::default(), t).spawn()
-        });
+        let dial = dialer(addr, |t| LogicRpcClient::new(Default::default(), t).spawn());
         Ok(Arc::new(RemoteLogic::new(addr, dial)))
     }
 
     async fn connect(&self, addr: &str) -> Result<Arc<dyn ConnectService>> {
         let dial = dialer(addr, |t| {
-            ConnectRpcClient::new(tarpc::client::Config::default(), t).spawn()
+            ConnectRpcClient::new(Default::default(), t).spawn()
         });
         Ok(Arc::new(RemoteConnect::new(addr, dial)))
     }

@@ -4,6 +4,11 @@
 #![allow(dead_code)]
 
 use gochat::Config;
+
+/// Every binary's allocator: glibc's malloc keeps argon2's 1 MiB work areas after login
+/// bursts (its dynamic mmap threshold), hundreds of MB that mimalloc returns.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(feature = "distributed")]
 use gochat::{Layers, Server};
 use std::net::SocketAddr;
