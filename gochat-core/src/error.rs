@@ -8,6 +8,10 @@ pub enum Error {
     #[cfg(feature = "sqlite")]
     #[error("sqlite store")]
     Sqlite(#[from] rusqlite::Error),
+    /// A batch of SQLite writes, this one among them, failed to commit.
+    #[cfg(feature = "sqlite")]
+    #[error("sqlite commit")]
+    CommitFailed(#[source] std::sync::Arc<rusqlite::Error>),
     /// A socket or file operation failed.
     #[error("i/o")]
     Io(#[from] std::io::Error),

@@ -108,3 +108,88 @@ pub struct Delivery {
     /// The JSON push object exactly as clients receive it (encoded once, by logic).
     pub payload: Bytes,
 }
+
+/// A log of stored messages: a room's, or a user's inbox (every private message they sent
+/// or received). Each has its own `seq`: 1, 2, 3… one per stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Log {
+    /// A room's messages.
+    Room(RoomId),
+    /// A user's private messages, both directions.
+    Inbox(UserId),
+}
+
+/// A message to store: a room message, or a private one (`to` set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Its snowflake id (`msgId` on the wire).
+    pub id: i64,
+    /// The room it was posted to (a private message echoes one too).
+    pub room_id: RoomId,
+    /// Who sent it.
+    pub from: User,
+    /// The recipient of a private message; `None` for a room message.
+    pub to: Option<User>,
+    /// The text.
+    pub msg: String,
+    /// When it was posted, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// The sender's idempotency key: a repeat within the dedup window is not stored again.
+    pub client_id: Option<String>,
+}
+
+/// What storing a message gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// Its id (the first post's, for a repeated client id).
+    pub msg_id: i64,
+    /// Its seq in the room, or — private — in the sender's inbox.
+    pub seq: u64,
+    /// Private: its seq in the recipient's inbox (equal to `seq` for a message to oneself);
+    /// 0 for a room message.
+    pub peer_seq: u64,
+    /// When it was first posted (ms since the epoch).
+    pub created_ms: i64,
+    /// Whether this repeats an earlier post's client id (nothing new was stored).
+    pub duplicate: bool,
+}
+
+/// A stored message as read back from one log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Its id.
+    pub msg_id: i64,
+    /// Its seq in the log it was read from.
+    pub seq: u64,
+    /// The room it was posted to.
+    pub room_id: RoomId,
+    /// Sender.
+    pub from: User,
+    /// Recipient of a private message.
+    pub to: Option<User>,
+    /// The text.
+    pub msg: String,
+    /// When it was posted (ms since the epoch).
+    pub created_ms: i64,
+}
+
+/// Which part of a log to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Range {
+    /// The newest messages.
+    Latest,
+    /// The oldest messages with a seq above this.
+    Since(u64),
+    /// The newest messages with a seq below this.
+    Before(u64),
+}
+
+/// Messages of one log, in ascending seq order, and whether more remain beyond them in the
+/// direction asked (after the page for `Since`, before it for `Before` and `Latest`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// The messages, oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Whether the log holds more in the direction asked.
+    pub more: bool,
+}

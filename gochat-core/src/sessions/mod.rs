@@ -21,10 +21,14 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemorySessions;
 #[cfg(feature = "redis")]
 pub use redis::{RedisSessions, RedisSessionsConfig};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSessions;
 
 use crate::Result;
 use crate::model::{Presence, RoomId, User, UserId};

@@ -1,0 +1,231 @@
+//! Message history in SQLite: appending (seqs assigned in the writer's transaction), paging
+//! a log, and retention in bounded steps.
+
+use super::writer::Batch;
+use crate::Result;
+use crate::model::{Log, NewMessage, Page, Range, Stored, StoredMessage, User};
+use crate::store::Retention;
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn log_key(log: Log) -> (i64, i64) {
+    match log {
+        Log::Room(r) => (0, r),
+        Log::Inbox(u) => (1, u),
+    }
+}
+
+/// Give `log` its next seq for message `msg_id`.
+fn push(conn: &Connection, batch: &mut Batch, log: Log, msg_id: i64) -> Result<u64> {
+    let seq = batch.head(conn, log)? + 1;
+    let (kind, key) = log_key(log);
+    conn.prepare_cached("INSERT INTO log (kind, key, seq, msg_id) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![kind, key, seq as i64, msg_id])?;
+    batch.advance(log, seq);
+    Ok(seq)
+}
+
+/// Store `m` (see the `Store` contract); runs inside the writer's transaction.
+pub fn append(
+    conn: &Connection,
+    batch: &mut Batch,
+    m: &NewMessage,
+    dedup_window_ms: i64,
+) -> Result<Stored> {
+    if let Some(cid) = &m.client_id {
+        let earlier = conn
+            .prepare_cached(
+                "SELECT msg_id, seq, peer_seq, created_ms FROM client_ids
+                 WHERE user_id = ?1 AND client_id = ?2 AND created_ms >= ?3",
+            )?
+            .query_row(
+                params![m.from.id, cid, m.created_ms - dedup_window_ms],
+                |r| {
+                    Ok(Stored {
+                        msg_id: r.get(0)?,
+                        seq: r.get::<_, i64>(1)? as u64,
+                        peer_seq: r.get::<_, i64>(2)? as u64,
+                        created_ms: r.get(3)?,
+                        duplicate: true,
+                    })
+                },
+            )
+            .optional()?;
+        if let Some(first) = earlier {
+            return Ok(first);
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        m.id,
+        m.room_id,
+        m.from.id,
+        m.from.name,
+        m.to.as_ref().map(|u| u.id),
+        m.to.as_ref().map(|u| u.name.as_str()),
+        m.msg,
+        m.created_ms
+    ])?;
+    let (seq, peer_seq) = match &m.to {
+        None => (push(conn, batch, Log::Room(m.room_id), m.id)?, 0),
+        Some(to) => {
+            let seq = push(conn, batch, Log::Inbox(m.from.id), m.id)?;
+            let peer = if to.id == m.from.id {
+                seq
+            } else {
+                push(conn, batch, Log::Inbox(to.id), m.id)?
+            };
+            (seq, peer)
+        }
+    };
+    if let Some(cid) = &m.client_id {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO client_ids (user_id, client_id, msg_id, seq, peer_seq, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![m.from.id, cid, m.id, seq as i64, peer_seq as i64, m.created_ms])?;
+    }
+    Ok(Stored {
+        msg_id: m.id,
+        seq,
+        peer_seq,
+        created_ms: m.created_ms,
+        duplicate: false,
+    })
+}
+
+const SELECT: &str = "SELECT l.seq, m.id, m.room_id, m.from_id, m.from_name, m.to_id, m.to_name,
+                             m.msg, m.created_ms
+                      FROM log l JOIN messages m ON m.id = l.msg_id
+                      WHERE l.kind = ?1 AND l.key = ?2";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let to = match (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<String>>(6)?) {
+        (Some(id), Some(name)) => Some(User { id, name }),
+        _ => None,
+    };
+    Ok(StoredMessage {
+        seq: r.get::<_, i64>(0)? as u64,
+        msg_id: r.get(1)?,
+        room_id: r.get(2)?,
+        from: User {
+            id: r.get(3)?,
+            name: r.get(4)?,
+        },
+        to,
+        msg: r.get(7)?,
+        created_ms: r.get(8)?,
+    })
+}
+
+/// A page of `log` (see [`Range`]); `limit` at least 1.
+pub fn read(conn: &Connection, log: Log, range: Range, limit: usize) -> Result<Page> {
+    let (kind, key) = log_key(log);
+    let limit = limit.max(1);
+    let fetch = (limit + 1) as i64;
+    let (sql, bound) = match range {
+        Range::Since(s) => (
+            format!("{SELECT} AND l.seq > ?3 ORDER BY l.seq ASC LIMIT ?4"),
+            s as i64,
+        ),
+        Range::Before(b) => (
+            format!("{SELECT} AND l.seq < ?3 ORDER BY l.seq DESC LIMIT ?4"),
+            b as i64,
+        ),
+        Range::Latest => (
+            format!("{SELECT} AND l.seq < ?3 ORDER BY l.seq DESC LIMIT ?4"),
+            i64::MAX,
+        ),
+    };
+    let mut messages: Vec<StoredMessage> = conn
+        .prepare_cached(&sql)?
+        .query_map(params![kind, key, bound, fetch], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = messages.len() > limit;
+    messages.truncate(limit);
+    if !matches!(range, Range::Since(_)) {
+        messages.reverse();
+    }
+    Ok(Page { messages, more })
+}
+
+/// The newest seq of `log`.
+pub fn last_seq(conn: &Connection, log: Log) -> Result<u64> {
+    let (kind, key) = log_key(log);
+    let h: Option<i64> = conn
+        .prepare_cached("SELECT last_seq FROM log_heads WHERE kind = ?1 AND key = ?2")?
+        .query_row(params![kind, key], |r| r.get(0))
+        .optional()?;
+    Ok(h.unwrap_or(0) as u64)
+}
+
+/// Remove log rows (and then their messages, once no log refers to them); returns how many
+/// log rows went.
+fn drop_log_rows(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<u64> {
+    let mut del =
+        conn.prepare_cached("DELETE FROM log WHERE kind = ?1 AND key = ?2 AND seq = ?3")?;
+    let mut orphan = conn.prepare_cached(
+        "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM log WHERE msg_id = ?1)",
+    )?;
+    for (kind, key, seq, _) in rows {
+        del.execute(params![kind, key, seq])?;
+    }
+    for (_, _, _, msg_id) in rows {
+        orphan.execute(params![msg_id])?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// One bounded step of retention at `now_ms` (see `Store::prune`).
+pub fn prune(conn: &Connection, r: &Retention, now_ms: i64) -> Result<u64> {
+    let batch = r.batch.max(1) as i64;
+    let mut removed = 0;
+    if let Some(age) = r.max_age {
+        let cutoff = now_ms - age.as_millis() as i64;
+        let rows: Vec<(i64, i64, i64, i64)> = conn
+            .prepare_cached(
+                "SELECT l.kind, l.key, l.seq, l.msg_id FROM messages m
+                 JOIN log l ON l.msg_id = m.id
+                 WHERE m.created_ms < ?1 LIMIT ?2",
+            )?
+            .query_map(params![cutoff, batch], |x| {
+                Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        removed += drop_log_rows(conn, &rows)?;
+    }
+    if r.max_per_log > 0 && removed < batch as u64 {
+        let long: Vec<(i64, i64, i64)> = conn
+            .prepare_cached("SELECT kind, key, last_seq FROM log_heads WHERE last_seq > ?1")?
+            .query_map(params![r.max_per_log as i64], |x| {
+                Ok((x.get(0)?, x.get(1)?, x.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (kind, key, last) in long {
+            let left = batch - removed as i64;
+            if left <= 0 {
+                break;
+            }
+            let keep_from = last - r.max_per_log as i64; // rows with seq <= this go
+            let rows: Vec<(i64, i64, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT kind, key, seq, msg_id FROM log
+                     WHERE kind = ?1 AND key = ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+                )?
+                .query_map(params![kind, key, keep_from, left], |x| {
+                    Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            removed += drop_log_rows(conn, &rows)?;
+        }
+    }
+    let ids = conn
+        .prepare_cached(
+            "DELETE FROM client_ids WHERE (user_id, client_id) IN
+               (SELECT user_id, client_id FROM client_ids WHERE created_ms < ?1 LIMIT ?2)",
+        )?
+        .execute(params![now_ms - r.dedup_window.as_millis() as i64, batch])?;
+    Ok(removed + ids as u64)
+}
