@@ -122,6 +122,7 @@ fn fanout(c: &mut Criterion) {
                                 token: r.token.clone(),
                                 room_id: 1,
                                 msg: format!("m{i}"),
+                                ..RoomPushRequest::default()
                             };
                             r.logic
                                 .push_room(req)

@@ -26,14 +26,18 @@ async fn main() -> anyhow::Result<()> {
         .logic()
         .expect("the logic layer runs in this process");
     let token = logic.login("demo".into(), "111111".into()).await?;
-    logic
+    let posted = logic
         .push_room(RoomPushRequest {
             token,
             room_id: 1,
             msg: "hello from the embedding program".into(),
+            ..RoomPushRequest::default()
         })
         .await?;
-    println!("posted to room 1 as demo");
+    println!(
+        "posted to room 1 as demo (message {}, seq {:?})",
+        posted.msg_id, posted.seq
+    );
 
     server.shutdown().await;
     std::fs::remove_dir_all(dir).ok();

@@ -120,13 +120,14 @@ async fn route(
                             token,
                             room_id: 1,
                             msg: text,
+                            ..RoomPushRequest::default()
                         })
                         .await
                 }
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(()) => reply(StatusCode::OK, "announced\n".into()),
+                Ok(_) => reply(StatusCode::OK, "announced\n".into()),
                 Err(e) => reply(StatusCode::BAD_REQUEST, format!("{e}\n")),
             }
         }

@@ -91,13 +91,15 @@ impl ServerBuilder {
         self
     }
 
-    /// The user store. Default: `SqliteStore` in `config.store.data_dir`.
+    /// Users and history. Default: `SqliteStore` in `config.store.data_dir` (which then also
+    /// holds the sessions, unless [`sessions`](Self::sessions) gives others).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
     }
 
-    /// Sessions and presence. Default: [`MemorySessions`].
+    /// Sessions and presence. Default: `SqliteSessions` beside the default store (a restart
+    /// logs nobody out); [`MemorySessions`] with a store of your own.
     pub fn sessions(mut self, sessions: Arc<dyn Sessions>) -> Self {
         self.sessions = Some(sessions);
         self
@@ -122,14 +124,26 @@ impl ServerBuilder {
         self
     }
 
-    fn open_store(&mut self) -> Result<Arc<dyn Store>, Error> {
-        if let Some(s) = self.store.take() {
-            return Ok(s);
+    /// The store and the sessions: as given, or the embedded ones — one SQLite file holding
+    /// users, history and (so that a restart logs nobody out) the sessions.
+    async fn open_store_and_sessions(
+        &mut self,
+    ) -> Result<(Arc<dyn Store>, Arc<dyn Sessions>), Error> {
+        if let Some(store) = self.store.take() {
+            let sessions = self
+                .sessions
+                .take()
+                .unwrap_or_else(|| Arc::new(MemorySessions::new()));
+            return Ok((store, sessions));
         }
         #[cfg(feature = "sqlite")]
         {
-            let path = self.config.store.sqlite_path();
-            Ok(Arc::new(gochat_core::SqliteStore::open(&path)?))
+            let store = gochat_core::SqliteStore::open(&self.config.store.sqlite_path())?;
+            let sessions: Arc<dyn Sessions> = match self.sessions.take() {
+                Some(s) => s,
+                None => Arc::new(gochat_core::sessions::SqliteSessions::open(store.clone()).await?),
+            };
+            Ok((Arc::new(store), sessions))
         }
         #[cfg(not(feature = "sqlite"))]
         Err(Error::NoStore)
@@ -143,10 +157,17 @@ impl ServerBuilder {
         }
         let layers = self.layers;
         let in_process = self.transport.is_none();
-        let sessions = self
-            .sessions
-            .clone()
-            .unwrap_or_else(|| Arc::new(MemorySessions::new()));
+        let store = match layers.logic {
+            true => Some(self.open_store_and_sessions().await?),
+            false => None,
+        };
+        let sessions = match &store {
+            Some((_, sessions)) => sessions.clone(),
+            None => self
+                .sessions
+                .clone()
+                .unwrap_or_else(|| Arc::new(MemorySessions::new())),
+        };
         let queue = self
             .queue
             .clone()
@@ -159,13 +180,9 @@ impl ServerBuilder {
             .transport
             .clone()
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
-        let store = match layers.logic {
-            true => Some(self.open_store()?),
-            false => None,
-        };
         let cfg = &self.config;
         let logic = match store {
-            Some(store) => {
+            Some((store, _)) => {
                 let backends = LogicBackends {
                     store,
                     sessions: sessions.clone(),

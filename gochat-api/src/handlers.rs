@@ -4,9 +4,12 @@
 use crate::envelope::{self, Body};
 use crate::request::{Fields, Invalid};
 use futures::future::BoxFuture;
-use gochat_core::rpc::{Fault, LogicService, PushRequest, RoomPushRequest};
+use gochat_core::model::Range;
+use gochat_core::protocol::v2;
+use gochat_core::rpc::{Fault, HistoryRequest, LogicService, Posted, PushRequest, RoomPushRequest};
 use hyper::Response;
 use serde::Serialize;
+use serde_json::{Value, json};
 
 /// `/user/checkAuth`'s data.
 #[derive(Serialize)]
@@ -20,7 +23,7 @@ struct AuthInfo {
 type Handler = for<'a> fn(&'a Fields, &'a dyn LogicService) -> BoxFuture<'a, Answer>;
 
 /// Every REST route: its path and the function that answers it.
-pub const ROUTES: [(&str, Handler); 8] = [
+pub const ROUTES: [(&str, Handler); 9] = [
     ("/user/register", |f, l| Box::pin(register(f, l))),
     ("/user/login", |f, l| Box::pin(login(f, l))),
     ("/user/checkAuth", |f, l| Box::pin(check_auth(f, l))),
@@ -29,6 +32,7 @@ pub const ROUTES: [(&str, Handler); 8] = [
     ("/push/pushRoom", |f, l| Box::pin(push_room(f, l))),
     ("/push/count", |f, l| Box::pin(count(f, l))),
     ("/push/getRoomInfo", |f, l| Box::pin(room_info(f, l))),
+    ("/push/history", |f, l| Box::pin(history(f, l))),
 ];
 
 /// The function answering `path`, if it is a route.
@@ -97,15 +101,29 @@ async fn logout(f: &Fields, logic: &dyn LogicService) -> Answer {
     Ok(envelope::ok((), "logout ok!"))
 }
 
+/// A v2 post's data: `{"msgId":"…","seq":n}` (`seq` absent without history).
+fn posted(p: Posted) -> Value {
+    let mut data = json!({"msgId": p.msg_id.to_string()});
+    if let Some(seq) = p.seq {
+        data["seq"] = seq.into();
+    }
+    data
+}
+
 async fn push(f: &Fields, logic: &dyn LogicService) -> Answer {
     let req = PushRequest {
         msg: f.string("msg")?,
         to_user_id: f.to_user()?,
         room_id: f.room()?,
         token: f.string("authToken")?,
+        client_id: f.client_id()?,
+        origin: None,
     };
-    logic.push(req).await?;
-    Ok(envelope::ok((), "ok"))
+    let p = logic.push(req).await?;
+    Ok(match f.version() {
+        2 => envelope::ok(posted(p), "ok"),
+        _ => envelope::ok((), "ok"),
+    })
 }
 
 async fn push_room(f: &Fields, logic: &dyn LogicService) -> Answer {
@@ -113,9 +131,39 @@ async fn push_room(f: &Fields, logic: &dyn LogicService) -> Answer {
         msg: f.string("msg")?,
         room_id: f.room()?,
         token: f.string("authToken")?,
+        client_id: f.client_id()?,
+        origin: None,
     };
-    logic.push_room(req).await?;
-    Ok(envelope::ok("", "ok"))
+    let p = logic.push_room(req).await?;
+    Ok(match f.version() {
+        2 => envelope::ok(posted(p), "ok"),
+        _ => envelope::ok("", "ok"),
+    })
+}
+
+async fn history(f: &Fields, logic: &dyn LogicService) -> Answer {
+    let range = match (f.opt_count("since")?, f.opt_count("before")?) {
+        (Some(_), Some(_)) => {
+            return Err(Refusal::Invalid("give since or before, not both".into()));
+        }
+        (Some(s), None) => Range::Since(s),
+        (None, Some(b)) => Range::Before(b),
+        (None, None) => Range::Latest,
+    };
+    let limit = match f.opt_count("limit")? {
+        Some(0) => return Err(Refusal::Invalid("limit must be positive".into())),
+        l => l.map(|l| l as usize),
+    };
+    let page = logic
+        .history(HistoryRequest {
+            token: f.string("authToken")?,
+            room_id: f.opt_int("roomId")?.unwrap_or(0),
+            range,
+            limit,
+        })
+        .await?;
+    let data = json!({"messages": v2::messages_value(&page.messages), "more": page.more});
+    Ok(envelope::ok(data, "ok"))
 }
 
 async fn count(f: &Fields, logic: &dyn LogicService) -> Answer {

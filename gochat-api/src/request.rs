@@ -44,6 +44,44 @@ impl Fields {
         }
     }
 
+    /// An optional integer field (absent or null: `None`).
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, Invalid> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("{name} must be an integer")),
+        }
+    }
+
+    /// An optional non-negative integer field (a seq, a limit).
+    pub fn opt_count(&self, name: &str) -> Result<Option<u64>, Invalid> {
+        match self.opt_int(name)? {
+            Some(n) if n < 0 => Err(format!("{name} must not be negative")),
+            n => Ok(n.map(|n| n as u64)),
+        }
+    }
+
+    /// The protocol version the body asks for: 2 with `"v":2`, else 1.
+    pub fn version(&self) -> u8 {
+        match self.0.get("v").and_then(Value::as_i64) {
+            Some(2) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The optional idempotency key `id` (a string of at most 64 bytes).
+    pub fn client_id(&self) -> Result<Option<String>, Invalid> {
+        const MAX: usize = gochat_core::protocol::v2::MAX_ID_BYTES;
+        match self.0.get("id") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.len() <= MAX => Ok(Some(s.clone())),
+            Some(Value::String(_)) => Err(format!("id is longer than {MAX} bytes")),
+            Some(_) => Err("id must be a string".into()),
+        }
+    }
+
     /// The room id (required, non-zero integer).
     pub fn room(&self) -> Result<RoomId, Invalid> {
         self.int("roomId")

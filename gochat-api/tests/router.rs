@@ -7,8 +7,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_api::{LogicRef, PageConfig, State, router};
 use gochat_core::config::ApiConfig;
-use gochat_core::model::{Presence, RoomId, User};
-use gochat_core::rpc::{ConnectRequest, Fault, LogicService, PushRequest, RoomPushRequest};
+use gochat_core::model::{Page, Presence, RoomId, StoredMessage, User};
+use gochat_core::rpc::{
+    ConnectRequest, Fault, HistoryRequest, JoinRequest, LogicService, Posted, PushRequest,
+    RoomPushRequest, Welcome,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use std::sync::{Arc, Mutex};
@@ -55,24 +58,55 @@ impl LogicService for Stub {
     async fn logout(&self, token: String) -> Result<(), Fault> {
         self.session(&token).map(|_| ())
     }
-    async fn connect(&self, _: ConnectRequest) -> Result<User, Fault> {
+    async fn connect(&self, _: ConnectRequest) -> Result<Welcome, Fault> {
         unreachable!("not a REST route")
+    }
+    async fn join(&self, _: JoinRequest) -> Result<u64, Fault> {
+        unreachable!("not a REST route")
+    }
+    async fn history(&self, req: HistoryRequest) -> Result<Page, Fault> {
+        let reader = self.session(&req.token)?;
+        self.log(format!(
+            "history {} {:?} {:?}",
+            req.room_id, req.range, req.limit
+        ));
+        Ok(Page {
+            messages: vec![StoredMessage {
+                msg_id: 77,
+                seq: 3,
+                room_id: 1,
+                from: reader,
+                to: None,
+                msg: "old".into(),
+                created_ms: 0,
+            }],
+            more: true,
+        })
     }
     async fn disconnect(&self, _: Presence) -> Result<(), Fault> {
         unreachable!("not a REST route")
     }
-    async fn push(&self, req: PushRequest) -> Result<(), Fault> {
+    async fn push(&self, req: PushRequest) -> Result<Posted, Fault> {
         self.session(&req.token)?;
         self.log(format!(
-            "push {} {} {}",
-            req.to_user_id, req.room_id, req.msg
+            "push {} {} {} {:?}",
+            req.to_user_id, req.room_id, req.msg, req.client_id
         ));
-        Ok(())
+        Ok(Posted {
+            msg_id: 9_000_000_000_000_000_001,
+            seq: Some(4),
+        })
     }
-    async fn push_room(&self, req: RoomPushRequest) -> Result<(), Fault> {
+    async fn push_room(&self, req: RoomPushRequest) -> Result<Posted, Fault> {
         self.session(&req.token)?;
-        self.log(format!("push_room {} {}", req.room_id, req.msg));
-        Ok(())
+        self.log(format!(
+            "push_room {} {} {:?}",
+            req.room_id, req.msg, req.client_id
+        ));
+        Ok(Posted {
+            msg_id: 5,
+            seq: Some(12),
+        })
     }
     async fn count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
         self.session(&token)?;
@@ -192,10 +226,13 @@ async fn every_route_calls_logic_and_answers_in_the_envelope() {
             "register bob pw",
             "register alice pw",
             "login alice pw",
-            "push 3 1 hi",
-            "push_room 1 hello",
+            "push 3 1 hi None",
+            "push_room 1 hello None",
             "count 2",
             "room_info 2",
+            "push_room 1 v2 Some(\"c-9\")",
+            "push 3 1 v2 None",
+            "history 1 Before(9) Some(20)",
         ]
     );
 }

@@ -2,11 +2,13 @@
 //! transport. Both hold the presence gate shared, so a re-assertion of the whole presence
 //! never interleaves with them.
 
-use crate::channel::{Channel, Framing};
+use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::state::Shared;
 use bytes::Bytes;
+use gochat_core::model::NO_ROOM;
 use gochat_core::protocol::auth::AuthFrame;
+use gochat_core::protocol::v2;
 use gochat_core::rpc::{ConnectRequest, Fault};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,52 +23,105 @@ pub(crate) struct Admitted {
     released: bool,
 }
 
-/// Ask logic to admit a connection; on success it is in the hub and receiving pushes.
+/// What a new connection gets: its place, its queue, and (v2) the logs to replay from
+/// where — held back in the channel until the replay is written.
+pub(crate) struct Entered {
+    pub(crate) admitted: Admitted,
+    pub(crate) rx: mpsc::Receiver<Bytes>,
+    pub(crate) replays: Vec<(HoldKey, u64)>,
+}
+
+/// Why a connection was not admitted: its close reason and, for a v2 client, the op-10
+/// refusal to send first.
+pub(crate) struct Refused {
+    pub(crate) reason: CloseReason,
+    pub(crate) reply: Option<Vec<u8>>,
+}
+
+impl From<CloseReason> for Refused {
+    fn from(reason: CloseReason) -> Self {
+        Self {
+            reason,
+            reply: None,
+        }
+    }
+}
+
+/// Ask logic to admit a connection; on success it is in the hub and receiving pushes. A v2
+/// connection's first frame is the op-10 auth reply, queued before anything can be pushed.
 pub(crate) async fn admit(
     shared: &Arc<Shared>,
     auth: AuthFrame,
     framing: Framing,
-) -> Result<(Admitted, mpsc::Receiver<Bytes>), CloseReason> {
+) -> Result<Entered, Refused> {
+    let v2 = auth.version >= 2;
+    let refuse = |reason: CloseReason, code: i32, message: &str| Refused {
+        reason,
+        reply: v2.then(|| v2::encode_reply(Some("auth"), code, message, &[])),
+    };
     let _gate = shared.presence_gate.read().await;
     let logic = shared.peers.logic().await.map_err(|e| {
         tracing::warn!("connect: no logic instance: {e}");
-        close::UNAVAILABLE
+        refuse(close::UNAVAILABLE, 1, "service unavailable")
     })?;
-    let user = logic
+    let channel_id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let welcome = logic
         .connect(ConnectRequest {
             token: auth.auth_token.clone(),
             room_id: auth.room_id,
             server_id: shared.config.server_id.clone(),
+            channel_id,
+            version: auth.version,
         })
         .await
         .map_err(|f| match f {
-            Fault::Session => close::UNKNOWN_TOKEN,
+            Fault::Session => refuse(close::UNKNOWN_TOKEN, 40_000, "Session error"),
             f => {
                 // The join may have been recorded though its answer was lost.
                 shared.presence_dirty.store(true, Ordering::Relaxed);
                 tracing::warn!("connect: logic refused a connection: {f}");
-                close::UNAVAILABLE
+                refuse(close::UNAVAILABLE, 1, &f.to_string())
             }
         })?;
     let (ch, rx) = Channel::new(
-        shared.next_id.fetch_add(1, Ordering::Relaxed),
-        user.id,
-        user.name,
+        channel_id,
+        welcome.user.id,
+        welcome.user.name.clone(),
         auth.room_id,
         auth.auth_token,
         framing,
         shared.config.channel_queue,
     );
+    let mut replays = Vec::new();
+    let ch = if v2 {
+        let ch = ch.v2();
+        if let (Some(since), true) = (auth.since, auth.room_id != NO_ROOM) {
+            ch.hold(HoldKey::Room(auth.room_id));
+            replays.push((HoldKey::Room(auth.room_id), since));
+        }
+        if let Some(since) = auth.inbox_since {
+            ch.hold(HoldKey::Inbox);
+            replays.push((HoldKey::Inbox, since));
+        }
+        let reply = v2::encode_auth_reply(&welcome.user, welcome.room_seq, welcome.inbox_seq);
+        if let Some(f) = framing.frame(&reply) {
+            ch.push(f);
+        }
+        ch
+    } else {
+        ch
+    };
     let ch = Arc::new(ch);
     shared.hub.put(ch.clone());
-    Ok((
-        Admitted {
+    Ok(Entered {
+        admitted: Admitted {
             ch,
             shared: shared.clone(),
             released: false,
         },
         rx,
-    ))
+        replays,
+    })
 }
 
 impl Admitted {
@@ -76,7 +131,7 @@ impl Admitted {
     }
 
     /// Take the connection out of the hub and tell logic (which updates presence and the
-    /// room's roster).
+    /// rooms' rosters).
     pub(crate) async fn release(mut self) {
         self.released = true;
         release(&self.shared, &self.ch).await;
@@ -96,17 +151,19 @@ impl Drop for Admitted {
 
 async fn release(shared: &Shared, ch: &Channel) {
     let _gate = shared.presence_gate.read().await;
+    let presences = ch.presences(&shared.config.server_id);
     shared.hub.remove(ch);
-    let presence = ch.presence(&shared.config.server_id);
-    let outcome = match shared.peers.logic().await {
-        Ok(logic) => logic.disconnect(presence).await.map_err(|f| f.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = outcome {
-        shared.presence_dirty.store(true, Ordering::Relaxed);
-        tracing::warn!(
-            "connect: disconnect of user {} not recorded (presence will be re-asserted): {e}",
-            ch.user_id
-        );
+    for presence in presences {
+        let outcome = match shared.peers.logic().await {
+            Ok(logic) => logic.disconnect(presence).await.map_err(|f| f.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = outcome {
+            shared.presence_dirty.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "connect: disconnect of user {} not recorded (presence will be re-asserted): {e}",
+                ch.user_id
+            );
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Bucket`]: one shard of the connections, indexed by room and by user.
 
 use crate::channel::Channel;
-use gochat_core::model::{NO_ROOM, RoomId, UserId};
+use gochat_core::model::{RoomId, UserId};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,21 +66,43 @@ impl Bucket {
         self.state.lock()
     }
 
-    /// Add a channel to its user and its room.
+    /// Add a channel to its user and its rooms.
     pub fn put(&self, ch: Arc<Channel>) {
         let mut m = self.lock();
-        if ch.room_id != NO_ROOM {
-            m.rooms.entry(ch.room_id).or_default().insert(ch.clone());
+        for room in ch.rooms() {
+            m.rooms.entry(room).or_default().insert(ch.clone());
         }
         m.users.entry(ch.user_id).or_default().insert(ch);
     }
 
-    /// Remove a channel (by id) from its user and its room, in O(1).
+    /// Remove a channel (by id) from its user and its rooms, in O(1) each.
     pub fn remove(&self, ch: &Channel) {
         let mut m = self.lock();
         let Index { rooms, users } = &mut *m;
-        detach(rooms, ch.room_id, ch.id);
+        for room in ch.rooms() {
+            detach(rooms, room, ch.id);
+        }
         detach(users, ch.user_id, ch.id);
+    }
+
+    /// Put a channel (already held here) in one more room; `false` if it was in it.
+    pub fn join_room(&self, ch: &Arc<Channel>, room: RoomId) -> bool {
+        let mut m = self.lock();
+        if !ch.add_room(room) {
+            return false;
+        }
+        m.rooms.entry(room).or_default().insert(ch.clone());
+        true
+    }
+
+    /// Take a channel out of one room; `false` if it was not in it.
+    pub fn leave_room(&self, ch: &Channel, room: RoomId) -> bool {
+        let mut m = self.lock();
+        if !ch.remove_room(room) {
+            return false;
+        }
+        detach(&mut m.rooms, room, ch.id);
+        true
     }
 
     /// Call `f` on every channel in a room.

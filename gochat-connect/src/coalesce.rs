@@ -119,43 +119,41 @@ impl Coalescer {
 mod tests {
     use super::*;
 
+    const ROSTER: PushKind = PushKind::Roster { on_leave: true };
+
     #[test]
     fn the_first_goes_at_once_then_the_newest_after_the_interval() {
         let c = Coalescer::new(Duration::from_secs(1));
         let t0 = Instant::now();
         let p = |s: &'static str| Bytes::from_static(s.as_bytes());
-        assert_eq!(c.offer(1, PushKind::Roster, &p("a"), t0), Offer::Now);
-        assert_eq!(
-            c.offer(2, PushKind::Roster, &p("x"), t0),
-            Offer::Now,
-            "per room"
-        );
+        assert_eq!(c.offer(1, ROSTER, &p("a"), t0), Offer::Now);
+        assert_eq!(c.offer(2, ROSTER, &p("x"), t0), Offer::Now, "per room");
         assert_eq!(
             c.offer(1, PushKind::Count, &p("n"), t0),
             Offer::Now,
             "per kind"
         );
         for s in ["b", "c", "d"] {
-            assert_eq!(c.offer(1, PushKind::Roster, &p(s), t0), Offer::Held);
+            assert_eq!(c.offer(1, ROSTER, &p(s), t0), Offer::Held);
         }
         let (due, next) = c.due(t0 + Duration::from_millis(500));
         assert!(due.is_empty());
         assert_eq!(next, Some(t0 + Duration::from_secs(1)));
         let t1 = t0 + Duration::from_secs(1);
         let (due, _) = c.due(t1);
-        assert_eq!(due, [(1, PushKind::Roster, p("d"))], "only the newest");
+        assert_eq!(due, [(1, ROSTER, p("d"))], "only the newest");
         // Sent at t1, so the next may go at t1 + 1 s.
         assert_eq!(
-            c.offer(1, PushKind::Roster, &p("e"), t1 + Duration::from_millis(10)),
+            c.offer(1, ROSTER, &p("e"), t1 + Duration::from_millis(10)),
             Offer::Held
         );
         let t2 = t1 + Duration::from_secs(5);
-        assert_eq!(c.due(t2).0, [(1, PushKind::Roster, p("e"))]);
+        assert_eq!(c.due(t2).0, [(1, ROSTER, p("e"))]);
         // A whole interval with nothing held: the slot is forgotten.
         let quiet = t2 + Duration::from_secs(2);
         assert!(c.due(quiet).0.is_empty());
         assert_eq!(
-            c.offer(1, PushKind::Roster, &p("f"), quiet),
+            c.offer(1, ROSTER, &p("f"), quiet),
             Offer::Now,
             "after a quiet interval it goes at once again"
         );
@@ -166,7 +164,7 @@ mod tests {
         let c = Coalescer::new(Duration::ZERO);
         let now = Instant::now();
         for _ in 0..3 {
-            assert_eq!(c.offer(1, PushKind::Roster, &Bytes::new(), now), Offer::Now);
+            assert_eq!(c.offer(1, ROSTER, &Bytes::new(), now), Offer::Now);
         }
     }
 }

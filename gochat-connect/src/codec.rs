@@ -66,4 +66,7 @@ pub(crate) trait Codec: Send + 'static {
 
     /// Keep-alive and close frames.
     fn wire() -> Wire;
+
+    /// Accept inbound messages up to `max` bytes from now on (a v2 connection posts).
+    fn set_max_payload(&mut self, max: usize);
 }

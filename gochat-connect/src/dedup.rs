@@ -59,12 +59,7 @@ mod tests {
 
     fn batch(ids: &[i64]) -> Vec<Delivery> {
         ids.iter()
-            .map(|&id| Delivery {
-                id,
-                target: Target::Room(1),
-                kind: PushKind::Message,
-                payload: bytes::Bytes::new(),
-            })
+            .map(|&id| Delivery::new(id, Target::Room(1), PushKind::Message, bytes::Bytes::new()))
             .collect()
     }
 

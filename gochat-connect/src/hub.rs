@@ -1,15 +1,16 @@
-//! [`Hub`]: every connection of this server, sharded into buckets; fans deliveries out.
+//! [`Hub`]: every connection of this server, sharded into buckets; fans deliveries out,
+//! framing each payload once per wire layout and protocol version.
 
 use crate::bucket::Bucket;
-use crate::channel::{Channel, Framing};
+use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::coalesce::{Coalescer, Offer};
 use crate::dedup::RecentIds;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_core::config::ConnectConfig;
-use gochat_core::model::{Delivery, Presence, PushKind, RoomId, SessionEnd, Target, UserId};
-use gochat_core::protocol::{tcp, ws};
+use gochat_core::model::{Delivery, Presence, PushKind, RoomId, SessionEnd, Stamp, Target, UserId};
+use gochat_core::protocol::v2;
 use gochat_core::rpc::{ConnectService, Fault};
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -20,66 +21,109 @@ use tokio_util::sync::CancellationToken;
 /// besides: the window of recent delivery ids and the roster/count coalescer.
 pub struct Hub {
     buckets: Vec<Bucket>,
+    /// This server's id: a delivery's origin names a channel here only if it names this.
+    server_id: String,
     /// Drops deliveries handled lately (a redelivered queue entry).
     recent: RecentIds,
     /// Spaces out rosters and counts per room.
     coalescer: Coalescer,
 }
 
-/// One payload framed at most once per wire layout, however many channels it goes to.
+/// Which payload a channel gets: the v1 object, or the v2 one stamped with the message's
+/// seq in the room / sender's inbox, or in the recipient's inbox.
+#[derive(Clone, Copy)]
+enum Variant {
+    V1,
+    Seq,
+    PeerSeq,
+}
+
+/// One delivery's payload, framed at most once per (variant, wire layout), however many
+/// channels it goes to.
 struct Frames<'a> {
     payload: &'a Bytes,
-    ws: OnceLock<Bytes>,
-    tcp: OnceLock<Option<Bytes>>,
+    stamp: Option<Stamp>,
+    cache: [OnceLock<Option<Bytes>>; 6],
 }
 
 impl<'a> Frames<'a> {
-    fn new(payload: &'a Bytes) -> Self {
+    fn new(d: &'a Delivery) -> Self {
         Self {
-            payload,
-            ws: OnceLock::new(),
-            tcp: OnceLock::new(),
+            payload: &d.payload,
+            stamp: d.stamp,
+            cache: Default::default(),
         }
     }
 
-    fn push_to(&self, ch: &Channel) {
-        match ch.framing {
-            Framing::WebSocket => {
-                ch.push(self.ws.get_or_init(|| ws::text_frame(self.payload)).clone())
-            }
-            Framing::Tcp => {
-                // A payload too big for a v1 frame cannot reach TCP clients; logic bounds
-                // message sizes well below the limit, so this is a roster of thousands.
-                if let Some(f) = self
-                    .tcp
-                    .get_or_init(|| tcp::encode_frame(self.payload).ok())
-                {
-                    ch.push(f.clone());
-                }
-            }
+    fn frame(&self, variant: Variant, framing: Framing) -> Option<Bytes> {
+        let i = variant as usize * 2 + framing as usize;
+        self.cache[i]
+            .get_or_init(|| {
+                let stamped;
+                let payload: &[u8] = match (variant, self.stamp) {
+                    (Variant::V1, _) | (_, None) => self.payload,
+                    (Variant::Seq, Some(s)) => {
+                        stamped = v2::stamp(self.payload, s.msg_id, s.seq);
+                        &stamped
+                    }
+                    (Variant::PeerSeq, Some(s)) => {
+                        stamped = v2::stamp(self.payload, s.msg_id, s.peer_seq);
+                        &stamped
+                    }
+                };
+                // A payload too big for a v1 TCP frame cannot reach TCP clients; logic
+                // bounds message sizes well below the limit, so this is a huge roster.
+                framing.frame(payload)
+            })
+            .clone()
+    }
+
+    /// Queue this delivery's `variant` on `ch`, held back if `hold` says so.
+    fn push(&self, ch: &Channel, variant: Variant, hold: Option<(HoldKey, Option<u64>)>) {
+        let Some(f) = self.frame(variant, ch.framing) else {
+            return;
+        };
+        match hold {
+            Some((key, Some(seq))) => ch.push_live(f, key, seq),
+            _ => ch.push(f),
         }
     }
+}
+
+/// Who among a room's channels a room delivery reaches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    All,
+    V1,
+    V2,
 }
 
 impl Hub {
     /// A hub with `buckets` shards (at least one), no deduplication and no coalescing
     /// (benchmarks and tests of the fan-out itself).
     pub fn new(buckets: usize) -> Self {
-        Self::with(buckets, 0, Duration::ZERO)
+        Self::with(buckets, String::new(), 0, Duration::ZERO)
     }
 
-    /// A hub as `config` describes: buckets, dedup window, roster interval.
+    /// A hub as `config` describes: buckets, server id, dedup window, roster interval.
     pub fn from_config(config: &ConnectConfig) -> Self {
         Self::with(
             config.buckets,
+            config.server_id.clone(),
             config.dedup_window,
             config.roster_interval(),
         )
     }
 
-    fn with(buckets: usize, dedup_window: usize, roster_interval: Duration) -> Self {
+    fn with(
+        buckets: usize,
+        server_id: String,
+        dedup_window: usize,
+        roster_interval: Duration,
+    ) -> Self {
         Self {
             buckets: (0..buckets.max(1)).map(|_| Bucket::default()).collect(),
+            server_id,
             recent: RecentIds::new(dedup_window),
             coalescer: Coalescer::new(roster_interval),
         }
@@ -105,6 +149,16 @@ impl Hub {
         self.bucket(ch.user_id).remove(ch);
     }
 
+    /// Put a channel in one more room; `false` if it was in it already.
+    pub fn join_room(&self, ch: &Arc<Channel>, room: RoomId) -> bool {
+        self.bucket(ch.user_id).join_room(ch, room)
+    }
+
+    /// Take a channel out of a room; `false` if it was not in it.
+    pub fn leave_room(&self, ch: &Channel, room: RoomId) -> bool {
+        self.bucket(ch.user_id).leave_room(ch, room)
+    }
+
     /// Open channels.
     pub fn len(&self) -> usize {
         self.buckets.iter().map(Bucket::len).sum()
@@ -115,28 +169,79 @@ impl Hub {
         self.buckets.iter().all(Bucket::is_empty)
     }
 
-    /// Queue `payload` on every channel in a room; returns how many.
+    /// Queue `payload` as is on every channel in a room; returns how many.
     pub fn push_room(&self, room: RoomId, payload: &Bytes) -> usize {
-        let frames = Frames::new(payload);
+        let d = Delivery::new(0, Target::Room(room), PushKind::Count, payload.clone());
+        self.fan_out_room(room, &Frames::new(&d), Audience::All, None)
+    }
+
+    /// Queue `payload` as is on every channel of a user; returns how many.
+    pub fn push_user(&self, user: UserId, payload: &Bytes) -> usize {
+        let d = Delivery::new(0, Target::User(user), PushKind::Message, payload.clone());
+        let frames = Frames::new(&d);
+        let mut n = 0;
+        self.bucket(user).each_of_user(user, |ch| {
+            frames.push(ch, Variant::V1, None);
+            n += 1;
+        });
+        n
+    }
+
+    /// A room delivery to its `audience`; a stored message of the room is held back on v2
+    /// channels replaying it; `skip` is the channel it came from.
+    fn fan_out_room(
+        &self,
+        room: RoomId,
+        frames: &Frames<'_>,
+        audience: Audience,
+        skip: Option<u64>,
+    ) -> usize {
+        let seq = frames.stamp.and_then(|s| s.seq);
         let mut n = 0;
         for b in &self.buckets {
             b.each_in_room(room, |ch| {
-                frames.push_to(ch);
-                n += 1;
+                let v2 = ch.version >= 2;
+                let wanted = match audience {
+                    Audience::All => true,
+                    Audience::V1 => !v2,
+                    Audience::V2 => v2 && skip != Some(ch.id),
+                };
+                if wanted {
+                    let variant = if v2 { Variant::Seq } else { Variant::V1 };
+                    frames.push(ch, variant, v2.then_some((HoldKey::Room(room), seq)));
+                    n += 1;
+                }
             });
         }
         n
     }
 
-    /// Queue `payload` on every channel of a user; returns how many.
-    pub fn push_user(&self, user: UserId, payload: &Bytes) -> usize {
-        let frames = Frames::new(payload);
-        let mut n = 0;
-        self.bucket(user).each_of_user(user, |ch| {
-            frames.push_to(ch);
-            n += 1;
+    /// A private message: the recipient's connections (v2 ones stamped with the recipient's
+    /// inbox seq), and the sender's other v2 connections (with the sender's).
+    fn fan_out_conversation(
+        &self,
+        from: UserId,
+        to: UserId,
+        frames: &Frames<'_>,
+        skip: Option<u64>,
+    ) {
+        let (seq, peer) = (
+            frames.stamp.and_then(|s| s.seq),
+            frames.stamp.and_then(|s| s.peer_seq),
+        );
+        self.bucket(to).each_of_user(to, |ch| match ch.version {
+            1 => frames.push(ch, Variant::V1, None),
+            _ if from == to && skip == Some(ch.id) => {}
+            _ if from == to => frames.push(ch, Variant::Seq, Some((HoldKey::Inbox, seq))),
+            _ => frames.push(ch, Variant::PeerSeq, Some((HoldKey::Inbox, peer))),
         });
-        n
+        if from != to {
+            self.bucket(from).each_of_user(from, |ch| {
+                if ch.version >= 2 && skip != Some(ch.id) {
+                    frames.push(ch, Variant::Seq, Some((HoldKey::Inbox, seq)));
+                }
+            });
+        }
     }
 
     /// Close a user's channels that authenticated with `token`; returns how many.
@@ -162,19 +267,17 @@ impl Hub {
     pub fn presences(&self, server_id: &str) -> Vec<Presence> {
         let mut out = Vec::new();
         for b in &self.buckets {
-            b.each_channel(|ch| out.push(ch.presence(server_id)));
+            b.each_channel(|ch| out.extend(ch.presences(server_id)));
         }
         out
     }
 
-    /// A roster or count for a room: now, or held by the coalescer for the flusher.
-    fn push_coalesced(&self, room: RoomId, kind: PushKind, payload: &Bytes) {
-        if self
-            .coalescer
-            .offer(room, kind, payload, tokio::time::Instant::now())
-            == Offer::Now
-        {
-            self.push_room(room, payload);
+    /// The audience of a roster or count.
+    fn audience(kind: PushKind) -> Audience {
+        match kind {
+            PushKind::Roster { on_leave: true } => Audience::V1,
+            PushKind::Event => Audience::V2,
+            _ => Audience::All,
         }
     }
 
@@ -182,8 +285,9 @@ impl Hub {
     pub async fn run_coalescer(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             let (due, next) = self.coalescer.due(tokio::time::Instant::now());
-            for (room, _, payload) in &due {
-                self.push_room(*room, payload);
+            for (room, kind, payload) in &due {
+                let d = Delivery::new(0, Target::Room(*room), *kind, payload.clone());
+                self.fan_out_room(*room, &Frames::new(&d), Self::audience(*kind), None);
             }
             let until_due = async {
                 match next {
@@ -198,6 +302,14 @@ impl Hub {
             }
         }
     }
+
+    /// The channel id `d` came from, if it came from a channel of this server.
+    fn origin_here(&self, d: &Delivery) -> Option<u64> {
+        d.origin
+            .as_ref()
+            .filter(|o| o.server_id == self.server_id)
+            .map(|o| o.channel_id)
+    }
 }
 
 #[async_trait]
@@ -205,6 +317,8 @@ impl ConnectService for Hub {
     async fn deliver(&self, mut deliveries: Vec<Delivery>) -> Result<(), Fault> {
         self.recent.retain_new(&mut deliveries);
         for d in &deliveries {
+            let frames = Frames::new(d);
+            let skip = self.origin_here(d);
             match (&d.target, d.kind) {
                 (Target::Token { user_id, token }, PushKind::Close(end)) => {
                     let reason = match end {
@@ -213,17 +327,25 @@ impl ConnectService for Hub {
                     };
                     self.close_token(*user_id, token, reason);
                 }
-                (Target::Room(room), kind @ (PushKind::Roster | PushKind::Count)) => {
-                    self.push_coalesced(*room, kind, &d.payload);
-                }
-                (Target::Room(room), _) => {
-                    self.push_room(*room, &d.payload);
-                }
-                (Target::User(user), _) => {
-                    self.push_user(*user, &d.payload);
-                }
                 // Only closes are aimed at a token.
                 (Target::Token { .. }, _) => {}
+                (Target::Room(room), kind @ (PushKind::Roster { .. } | PushKind::Count)) => {
+                    let now = tokio::time::Instant::now();
+                    if self.coalescer.offer(*room, kind, &d.payload, now) == Offer::Now {
+                        self.fan_out_room(*room, &frames, Self::audience(kind), None);
+                    }
+                }
+                (Target::Room(room), kind) => {
+                    self.fan_out_room(*room, &frames, Self::audience(kind), skip);
+                }
+                (Target::Conversation { from, to }, _) => {
+                    self.fan_out_conversation(*from, *to, &frames, skip)
+                }
+                (Target::User(user), _) => {
+                    self.bucket(*user).each_of_user(*user, |ch| {
+                        frames.push(ch, Variant::V1, None);
+                    });
+                }
             }
         }
         Ok(())
@@ -236,23 +358,25 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn delivery(id: i64, target: Target, kind: PushKind, payload: &'static [u8]) -> Delivery {
-        Delivery {
-            id,
-            target,
-            kind,
-            payload: Bytes::from_static(payload),
-        }
+        Delivery::new(id, target, kind, Bytes::from_static(payload))
     }
 
     #[tokio::test]
     async fn redeliveries_are_dropped_and_rosters_coalesced() {
-        let hub = Hub::with(2, 64, Duration::from_secs(60));
+        let hub = Hub::with(2, String::new(), 64, Duration::from_secs(60));
         let (a, mut ra) = chan(1, 10, 1, 64);
         hub.put(a.clone());
         let m = |id| delivery(id, Target::Room(1), PushKind::Message, b"m");
         hub.deliver(vec![m(1), m(2)]).await.unwrap();
         hub.deliver(vec![m(2), m(3)]).await.unwrap(); // 2 again: a redelivery
-        let r = |id| delivery(id, Target::Room(1), PushKind::Roster, b"r");
+        let r = |id| {
+            delivery(
+                id,
+                Target::Room(1),
+                PushKind::Roster { on_leave: false },
+                b"r",
+            )
+        };
         hub.deliver(vec![r(10), r(11), r(12)]).await.unwrap();
         let mut got = 0;
         while ra.try_recv().is_ok() {

@@ -2,8 +2,8 @@
 //! within the auth timeout → admission through logic → a reader task and the writer loop →
 //! release. The transport only supplies a [`Codec`].
 
-use crate::admission;
-use crate::channel::Channel;
+use crate::admission::{self, Entered};
+use crate::channel::{Channel, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::codec::{AfterAuth, Codec, Inbound, PreAuth};
 use crate::state::Shared;
@@ -37,25 +37,37 @@ where
     ticket.set_evictable(false);
     let admitted = match auth {
         Ok(auth) => admission::admit(&shared, auth, C::FRAMING).await,
-        Err(reason) => Err(reason),
+        Err(reason) => Err(reason.into()),
     };
-    let (admitted, mut rx) = match admitted {
+    let Entered {
+        admitted,
+        mut rx,
+        replays,
+    } = match admitted {
         Ok(a) => a,
-        Err(reason) => {
-            if reason != close::PEER_CLOSED {
-                tracing::debug!("connect: refused a connection: {}", reason.reason);
+        Err(refused) => {
+            if refused.reason != close::PEER_CLOSED {
+                tracing::debug!("connect: refused a connection: {}", refused.reason.reason);
             }
-            goodbye(&mut w, &C::wire(), reason).await;
+            // A v2 client is told why in an op-10 reply before the close.
+            if let Some(reply) = refused.reply.and_then(|r| C::FRAMING.frame(&r)) {
+                let _ = tokio::time::timeout(GOODBYE_GRACE, w.write_all(&reply)).await;
+            }
+            goodbye(&mut w, &C::wire(), refused.reason).await;
             return;
         }
     };
     let ch = admitted.channel().clone();
+    if ch.version >= 2 {
+        codec.set_max_payload(shared.config.v2_max_frame_bytes);
+    }
     let last_seen = Arc::new(LastSeen::default());
     let reader = shared.tasks.spawn(read_loop(
         codec,
         ch.clone(),
         last_seen.clone(),
         shared.clone(),
+        replays,
     ));
     let live = Liveness {
         ping_every: shared.config.ping_interval(),
@@ -105,14 +117,19 @@ async fn read_auth<C: Codec>(codec: &mut C) -> Result<AuthFrame, CloseReason> {
     }
 }
 
-/// After authentication: every message is a sign of life; pings are answered through the
-/// writer; posts go to logic as this connection's session; anything fatal closes.
+/// After authentication: first the replays a v2 client asked for; then every message is a
+/// sign of life, pings are answered through the writer, a v2 connection's frames are
+/// commands, a v1 TCP connection's posts go to logic as its session; anything fatal closes.
 async fn read_loop<C: Codec>(
     mut codec: C,
     ch: Arc<Channel>,
     last_seen: Arc<LastSeen>,
     shared: Arc<Shared>,
+    replays: Vec<(HoldKey, u64)>,
 ) {
+    if !replays.is_empty() {
+        crate::replay::at_auth(&shared, &ch, replays).await;
+    }
     loop {
         let inbound = match codec.next().await {
             Ok(i) => i,
@@ -132,6 +149,12 @@ async fn read_loop<C: Codec>(
                 ch.close(close::PEER_CLOSED);
                 return;
             }
+            Inbound::Text(payload) if ch.version >= 2 => {
+                if let Err(reason) = crate::commands::handle(&shared, &ch, &payload).await {
+                    ch.close(reason);
+                    return;
+                }
+            }
             Inbound::Text(payload) => match C::after_auth(&payload) {
                 AfterAuth::Ignore => {}
                 AfterAuth::Post { room, msg } => post(&shared, &ch, room, msg).await,
@@ -149,8 +172,9 @@ async fn read_loop<C: Codec>(
 async fn post(shared: &Shared, ch: &Channel, room: Option<RoomId>, msg: String) {
     let req = RoomPushRequest {
         token: ch.token.clone(),
-        room_id: room.unwrap_or(ch.room_id),
+        room_id: room.unwrap_or(ch.first_room()),
         msg,
+        ..RoomPushRequest::default()
     };
     let outcome = match shared.peers.logic().await {
         Ok(logic) => logic.push_room(req).await.map_err(|f| f.to_string()),

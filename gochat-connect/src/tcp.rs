@@ -123,6 +123,10 @@ impl Codec for TcpCodec {
         None
     }
 
+    fn set_max_payload(&mut self, max: usize) {
+        self.max_payload = self.max_payload.max(max);
+    }
+
     fn wire() -> Wire {
         Wire {
             // PING_PAYLOAD is 8 bytes, far under the frame limit.

@@ -147,6 +147,10 @@ impl Codec for WsCodec {
         Some(frames::pong_frame(payload))
     }
 
+    fn set_max_payload(&mut self, max: usize) {
+        self.max_payload = self.max_payload.max(max);
+    }
+
     fn wire() -> Wire {
         Wire {
             ping: frames::ping_frame(),

@@ -19,8 +19,10 @@ pub struct Config {
     pub logic: LogicConfig,
     /// `[task]`: queue consumers.
     pub task: TaskConfig,
-    /// `[store]`: durable users.
+    /// `[store]`: durable users and history.
     pub store: StoreConfig,
+    /// `[history]`: stored messages, replay, retention.
+    pub history: HistoryConfig,
     /// `[queue]`: the logic → task hand-off.
     pub queue: QueueConfig,
     /// `[cluster]`: where Redis and etcd are, for layers running as separate processes.
@@ -63,6 +65,18 @@ impl Config {
                 "connect.idle_timeout_secs ({}) must exceed connect.ping_interval_secs ({}), or clients that answer pings are closed as idle",
                 c.idle_timeout_secs, c.ping_interval_secs
             )));
+        }
+        let h = &self.history;
+        if h.page_limit == 0 || h.default_page == 0 || h.default_page > h.page_limit {
+            return Err(invalid(format!(
+                "history.default_page ({}) must be between 1 and history.page_limit ({})",
+                h.default_page, h.page_limit
+            )));
+        }
+        if h.prune_interval_secs == 0 {
+            return Err(invalid(
+                "history.prune_interval_secs must be at least 1".into(),
+            ));
         }
         if c.presence_ttl_ms <= c.presence_renew_ms {
             return Err(invalid(format!(
@@ -199,6 +213,16 @@ pub struct ConnectConfig {
     /// Milliseconds between two roster (op 5) pushes to one room, and between two count
     /// (op 4) pushes: changes in between are coalesced into the next one. Default 1 000.
     pub roster_interval_ms: u64,
+    /// Rooms one protocol-v2 connection may be in at once (op 7 past it is refused).
+    /// Default 64.
+    pub max_rooms_per_connection: usize,
+    /// Largest inbound WebSocket frame of a connection once it authenticated with
+    /// protocol v2 (it posts over the socket). Default 8 192.
+    pub v2_max_frame_bytes: usize,
+    /// Stored messages replayed per room (and per inbox) when a v2 client (re)connects or
+    /// joins with `since`, oldest first; past it the replay ends with `more` and the client
+    /// pages the rest. Default 100.
+    pub replay_limit: usize,
     /// Where this server's RPC service (called by task) listens in distributed mode.
     /// Default `0.0.0.0:7100`.
     pub rpc_addr: SocketAddr,
@@ -225,6 +249,9 @@ impl Default for ConnectConfig {
             presence_renew_ms: 2_000,
             presence_ttl_ms: 8_000,
             roster_interval_ms: 1_000,
+            max_rooms_per_connection: 64,
+            v2_max_frame_bytes: 8192,
+            replay_limit: 100,
             rpc_addr: ([0, 0, 0, 0], 7100).into(),
         }
     }
@@ -344,6 +371,64 @@ impl Default for TaskConfig {
             batch: 512,
             max_in_flight: 8192,
             max_deliveries: 10,
+        }
+    }
+}
+
+/// `[history]`: what is stored, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Store messages (history, replay, idempotent posts). `false` is gochat's behaviour:
+    /// nothing stored, v2 pushes carry no `seq`, `since` and op 9 are refused. Default true.
+    pub enabled: bool,
+    /// Messages kept per room and per inbox, the newest; 0 keeps all. Default 10 000.
+    pub max_per_room: u64,
+    /// Days a message is kept; 0 keeps them forever. Default 30.
+    pub max_age_days: u64,
+    /// Largest page of op 9 and `/push/history`. Default 200.
+    pub page_limit: usize,
+    /// Page size when a request names none. Default 50.
+    pub default_page: usize,
+    /// Seconds a client `id` of a post is remembered: a repeat within it is not stored
+    /// again. Default 600.
+    pub dedup_window_secs: u64,
+    /// Seconds between two retention passes (each in small steps that never hold up
+    /// writes). Default 300.
+    pub prune_interval_secs: u64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_per_room: 10_000,
+            max_age_days: 30,
+            page_limit: 200,
+            default_page: 50,
+            dedup_window_secs: 600,
+            prune_interval_secs: 300,
+        }
+    }
+}
+
+impl HistoryConfig {
+    /// [`Self::dedup_window_secs`] as a duration.
+    pub fn dedup_window(&self) -> Duration {
+        Duration::from_secs(self.dedup_window_secs)
+    }
+    /// [`Self::prune_interval_secs`] as a duration.
+    pub fn prune_interval(&self) -> Duration {
+        Duration::from_secs(self.prune_interval_secs)
+    }
+    /// The retention limits, for `Store::prune`.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            max_per_log: self.max_per_room,
+            max_age: (self.max_age_days > 0)
+                .then(|| Duration::from_secs(self.max_age_days * 86_400)),
+            dedup_window: self.dedup_window(),
+            batch: 1000,
         }
     }
 }

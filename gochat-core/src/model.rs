@@ -59,10 +59,18 @@ pub struct Presence {
 /// Who a [`Delivery`] is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Target {
-    /// Every connection of one user (private message, op 2).
+    /// Every connection of one user.
     User(UserId),
-    /// Every connection in one room (op 3, 4, 5).
+    /// Every connection in one room (op 3, 4, 5, 11, 12).
     Room(RoomId),
+    /// A private message (op 2): every connection of the recipient, and the sender's other
+    /// protocol-v2 connections (their inbox holds it too).
+    Conversation {
+        /// The sender.
+        from: UserId,
+        /// The recipient.
+        to: UserId,
+    },
     /// The connections of one user that authenticated with one token (to close them).
     Token {
         /// Whose connections.
@@ -72,16 +80,23 @@ pub enum Target {
     },
 }
 
-/// What a [`Delivery`] carries. Connect treats each kind its own way: messages go out as
-/// they come, rosters and counts are coalesced per room, closes close.
+/// What a [`Delivery`] carries, which decides who among the target's connections gets it and
+/// how: messages go out as they come, rosters and counts are coalesced per room, events
+/// reach v2 connections only, closes close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PushKind {
     /// A chat message (op 2 or op 3).
     Message,
-    /// A room's roster (op 5). Connect sends at most one per room per coalescing interval.
-    Roster,
-    /// A room's online count (op 4). Coalesced like rosters.
+    /// A room's roster (op 5). One published because a member left goes to v1 connections
+    /// only (v2 connections get an op-12 event instead); one asked for, to everyone.
+    Roster {
+        /// Published because a member left.
+        on_leave: bool,
+    },
+    /// A room's online count (op 4).
     Count,
+    /// A join or leave event (op 11, 12): v2 connections only.
+    Event,
     /// Close the target's connections (its payload is empty).
     Close(SessionEnd),
 }
@@ -95,18 +110,58 @@ pub enum SessionEnd {
     Revoked,
 }
 
+/// A stored message's identity, which protocol-v2 pushes carry: its id and its seq in each
+/// log (absent when history is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The message id (`msgId`).
+    pub msg_id: i64,
+    /// Its seq in the room, or (private) in the sender's inbox.
+    pub seq: Option<u64>,
+    /// Private: its seq in the recipient's inbox.
+    pub peer_seq: Option<u64>,
+}
+
+/// The connection a push came from (a v2 post, a join), so it is spared its own echo of a
+/// private message and its own join event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The connect server holding it.
+    pub server_id: String,
+    /// Its channel id on that server.
+    pub channel_id: u64,
+}
+
 /// One unit of work handed from logic to task through the [`Queue`](crate::Queue).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
-    /// Snowflake id: unique, and the same on every redelivery, so that a connect server can
-    /// drop a copy it has already handled.
+    /// Snowflake id (a message's own id): unique, and the same on every redelivery, so that
+    /// a connect server can drop a copy it has already handled.
     pub id: i64,
     /// Who receives it.
     pub target: Target,
     /// What it is.
     pub kind: PushKind,
-    /// The JSON push object exactly as clients receive it (encoded once, by logic).
+    /// The JSON push object exactly as v1 clients receive it (encoded once, by logic).
     pub payload: Bytes,
+    /// For a stored message: what v2 pushes append to the payload.
+    pub stamp: Option<Stamp>,
+    /// The connection it came from, if any.
+    pub origin: Option<Origin>,
+}
+
+impl Delivery {
+    /// A delivery with no stamp and no origin.
+    pub fn new(id: i64, target: Target, kind: PushKind, payload: impl Into<Bytes>) -> Self {
+        Self {
+            id,
+            target,
+            kind,
+            payload: payload.into(),
+            stamp: None,
+            origin: None,
+        }
+    }
 }
 
 /// A log of stored messages: a room's, or a user's inbox (every private message they sent

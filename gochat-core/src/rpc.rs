@@ -4,7 +4,7 @@
 //! [`ConnectRpc`]) carry the same calls. One macro writes all of it from one list of
 //! methods per layer, so no service crate depends on another and none of them touches tarpc.
 
-use crate::model::{Delivery, Presence, RoomId, User, UserId};
+use crate::model::{Delivery, Origin, Page, Presence, Range, RoomId, User, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ impl Fault {
 }
 
 /// A connect server asking logic to admit a new connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectRequest {
     /// Token from the auth frame.
     pub token: String,
@@ -46,10 +46,38 @@ pub struct ConnectRequest {
     pub room_id: RoomId,
     /// The connect server holding the connection.
     pub server_id: String,
+    /// The connection's id on that server (the origin of its join event).
+    pub channel_id: u64,
+    /// The protocol version the connection speaks (1 or 2).
+    pub version: u8,
 }
 
-/// A private message (REST `/push/push`).
+/// What an admitted connection learns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Whose connection it is.
+    pub user: User,
+    /// The joined room's latest seq (0 without history, or for no room).
+    pub room_seq: u64,
+    /// The user's inbox's latest seq.
+    pub inbox_seq: u64,
+}
+
+/// A v2 connection joining one more room (op 7).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The connection's token.
+    pub token: String,
+    /// The room.
+    pub room_id: RoomId,
+    /// The connect server holding the connection.
+    pub server_id: String,
+    /// The connection's id there.
+    pub channel_id: u64,
+}
+
+/// A private message (REST `/push/push`, v2 op 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRequest {
     /// Sender's token.
     pub token: String,
@@ -59,10 +87,14 @@ pub struct PushRequest {
     pub room_id: RoomId,
     /// The text.
     pub msg: String,
+    /// The sender's idempotency key (v2), if any.
+    pub client_id: Option<String>,
+    /// The connection it was posted on (v2), if any.
+    pub origin: Option<Origin>,
 }
 
-/// A room message (REST `/push/pushRoom`, TCP op 3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A room message (REST `/push/pushRoom`, TCP op 3, v2 op 3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomPushRequest {
     /// Sender's token.
     pub token: String,
@@ -70,6 +102,32 @@ pub struct RoomPushRequest {
     pub room_id: RoomId,
     /// The text.
     pub msg: String,
+    /// The sender's idempotency key (v2), if any.
+    pub client_id: Option<String>,
+    /// The connection it was posted on (v2), if any.
+    pub origin: Option<Origin>,
+}
+
+/// A posted message's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    /// Its id.
+    pub msg_id: i64,
+    /// Its seq in the room, or (private) in the sender's inbox; `None` without history.
+    pub seq: Option<u64>,
+}
+
+/// A page of history (v2 op 9, REST `/push/history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// The reader's token.
+    pub token: String,
+    /// The room; 0 reads the reader's own inbox.
+    pub room_id: RoomId,
+    /// Which part.
+    pub range: Range,
+    /// At most this many (the server's default when `None`, its page limit at most).
+    pub limit: Option<usize>,
 }
 
 /// Writes, from one list of methods, the four faces of a layer's service: the object-safe
@@ -149,14 +207,19 @@ layer_service! {
         fn check_auth(token: String) -> User;
         /// End a session and close the connections that used it.
         fn logout(token: String) -> ();
-        /// Admit a connection: resolve its token, record its presence.
-        fn connect(req: ConnectRequest) -> User;
-        /// A connection closed: forget its presence and tell its room.
+        /// Admit a connection: resolve its token, record its presence (announcing a user's
+        /// first connection to the room's v2 members).
+        fn connect(req: ConnectRequest) -> Welcome;
+        /// A v2 connection joins one more room; returns the room's latest seq.
+        fn join(req: JoinRequest) -> u64;
+        /// A connection closed or left a room: forget that presence and tell the room.
         fn disconnect(presence: Presence) -> ();
-        /// Send a private message.
-        fn push(req: PushRequest) -> ();
-        /// Send a room message.
-        fn push_room(req: RoomPushRequest) -> ();
+        /// Send a private message (stored first, when history is on).
+        fn push(req: PushRequest) -> Posted;
+        /// Send a room message (stored first, when history is on).
+        fn push_room(req: RoomPushRequest) -> Posted;
+        /// Read stored messages of a room, or of the reader's inbox.
+        fn history(req: HistoryRequest) -> Page;
         /// Push a room's online count to the room.
         fn count(token: String, room_id: RoomId) -> ();
         /// Push a room's roster to the room.

@@ -2,8 +2,10 @@
 //!
 //! The logic layer: register / login / logout / checkAuth (argon2id passwords, 44-char
 //! tokens, single-login revocation), admitting and releasing connections (presence in
-//! [`Sessions`](gochat_core::Sessions)), and turning pushes into [`Delivery`]s on the
-//! [`Queue`](gochat_core::Queue). It holds no state of its own, so instances scale out.
+//! [`Sessions`](gochat_core::Sessions)), storing messages in the
+//! [`Store`](gochat_core::Store) before turning them into [`Delivery`]s on the
+//! [`Queue`](gochat_core::Queue), and history pages. It holds no state of its own, so
+//! instances scale out.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,10 +25,17 @@
 //!
 //! [`Delivery`]: gochat_core::model::Delivery
 
+mod accounts;
+mod messages;
 pub mod password;
 mod reconcile;
+mod retention;
+mod rooms;
 mod service;
 pub mod token;
 
+pub use accounts::{BAD_LOGIN, NAME_TAKEN};
+pub use messages::HISTORY_DISABLED;
 pub use reconcile::reconcile_presence;
-pub use service::{BAD_LOGIN, Error, Logic, NAME_TAKEN};
+pub use retention::run_retention;
+pub use service::{Error, Logic};

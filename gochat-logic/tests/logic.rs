@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use gochat_core::config::{LogicConfig, QueueConfig};
-use gochat_core::model::Target;
+use gochat_core::model::{PushKind, Target};
 use gochat_core::rpc::{ConnectRequest, Fault, LogicService, PushRequest};
 use gochat_core::{MemoryQueue, MemorySessions, Queue, SqliteStore, Store};
 use gochat_logic::{BAD_LOGIN, Logic, NAME_TAKEN};
@@ -105,9 +105,11 @@ async fn pushes_become_deliveries_with_increasing_ids() {
             token: b,
             room_id: 1,
             server_id: "c1".into(),
+            ..ConnectRequest::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .user;
     for msg in ["one", "two"] {
         f.logic
             .push(PushRequest {
@@ -115,18 +117,30 @@ async fn pushes_become_deliveries_with_increasing_ids() {
                 to_user_id: b_user.id,
                 room_id: 1,
                 msg: msg.into(),
+                ..PushRequest::default()
             })
             .await
             .unwrap();
     }
-    let got = f
+    let got: Vec<_> = f
         .queue
         .receive("t", 10, Duration::from_secs(1))
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        // b's join was announced (op 11) before the messages.
+        .filter(|r| r.delivery.kind == PushKind::Message)
+        .collect();
     assert_eq!(got.len(), 2);
     assert!(got[0].delivery.id < got[1].delivery.id);
-    assert_eq!(got[0].delivery.target, Target::User(b_user.id));
+    let a_user = f.logic.check_auth(a.clone()).await.unwrap();
+    assert_eq!(
+        got[0].delivery.target,
+        Target::Conversation {
+            from: a_user.id,
+            to: b_user.id
+        }
+    );
     assert!(
         std::str::from_utf8(&got[1].delivery.payload)
             .unwrap()

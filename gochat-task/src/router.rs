@@ -28,6 +28,16 @@ pub async fn route(sessions: &dyn Sessions, batch: &[Received]) -> gochat_core::
             let servers = match key {
                 Target::Room(room) => sessions.room_servers(room).await?,
                 Target::User(user) => sessions.user_servers(user).await?,
+                // The recipient's connections, and the sender's (its other v2 ones).
+                Target::Conversation { from, to } => {
+                    let mut s = sessions.user_servers(to).await?;
+                    if from != to {
+                        s.extend(sessions.user_servers(from).await?);
+                        s.sort();
+                        s.dedup();
+                    }
+                    s
+                }
                 Target::Token { .. } => Vec::new(),
             };
             servers_of.insert(key.clone(), servers);
@@ -54,12 +64,7 @@ mod tests {
     fn r(id: i64, target: Target) -> Received {
         Received {
             receipt: Receipt(0, id as u64),
-            delivery: Delivery {
-                id,
-                target,
-                kind: PushKind::Message,
-                payload: bytes::Bytes::new(),
-            },
+            delivery: Delivery::new(id, target, PushKind::Message, bytes::Bytes::new()),
             deliveries: 1,
         }
     }
@@ -81,6 +86,7 @@ mod tests {
         join(&s, "c1", 1, 1).await;
         join(&s, "c2", 2, 1).await;
         join(&s, "c2", 3, 9).await;
+        join(&s, "c3", 4, 9).await;
         let mut logout = r(
             5,
             Target::Token {
@@ -97,6 +103,7 @@ mod tests {
                 r(3, Target::User(42)), // offline: goes nowhere
                 r(4, Target::Room(1)),
                 logout,
+                r(6, Target::Conversation { from: 4, to: 3 }), // c2 (recipient) and c3 (sender)
             ],
         )
         .await
@@ -108,8 +115,9 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids("c1"), [(1, 0), (4, 3), (5, 4)]);
-        assert_eq!(ids("c2"), [(1, 0), (2, 1), (4, 3)]);
-        assert_eq!(routed.by_server.len(), 2);
-        assert_eq!(routed.parts_per_entry, [2, 1, 0, 2, 1]);
+        assert_eq!(ids("c2"), [(1, 0), (2, 1), (4, 3), (6, 5)]);
+        assert_eq!(ids("c3"), [(6, 5)]);
+        assert_eq!(routed.by_server.len(), 3);
+        assert_eq!(routed.parts_per_entry, [2, 1, 0, 2, 1, 2]);
     }
 }

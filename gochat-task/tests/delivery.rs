@@ -131,12 +131,12 @@ impl Rig {
     async fn publish(&self, ids: std::ops::Range<i64>) {
         for id in ids {
             self.queue
-                .publish(Delivery {
+                .publish(Delivery::new(
                     id,
-                    target: Target::Room(1),
-                    kind: PushKind::Message,
-                    payload: bytes::Bytes::new(),
-                })
+                    Target::Room(1),
+                    PushKind::Message,
+                    bytes::Bytes::new(),
+                ))
                 .await
                 .unwrap();
         }

@@ -34,12 +34,15 @@ pub(crate) async fn start(
     b: LogicBackends,
     in_process: bool,
 ) -> Result<LogicHandle, Error> {
-    let logic = Arc::new(Logic::new(
-        cfg.logic.clone(),
-        b.store,
-        b.sessions.clone(),
-        b.queue,
-    )?);
+    let logic = Arc::new(
+        Logic::new(
+            cfg.logic.clone(),
+            b.store.clone(),
+            b.sessions.clone(),
+            b.queue,
+        )?
+        .with_history(cfg.history.clone()),
+    );
     if cfg.logic.demo_users {
         logic.ensure_demo_users().await?;
     }
@@ -59,6 +62,11 @@ pub(crate) async fn start(
     tasks.spawn(gochat_logic::reconcile_presence(
         b.sessions,
         cfg.logic.presence_sweep(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(gochat_logic::run_retention(
+        b.store,
+        cfg.history.clone(),
         shutdown.clone(),
     ));
     Ok(LogicHandle {

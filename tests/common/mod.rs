@@ -282,6 +282,29 @@ pub async fn wait_for_room(addr: SocketAddr, token: &str, room: i64, clients: &m
     }
 }
 
+/// Ask for the room count until `client` sees it at `n` (others may be in the room too,
+/// say TCP clients); the last count pushed to the room is then `n`.
+pub async fn wait_for_count(addr: SocketAddr, token: &str, room: i64, n: usize, c: &mut Client) {
+    let want = format!(r#"{{"count":{n},"op":4}}"#);
+    let body = format!(r#"{{"roomId":{room},"authToken":"{token}"}}"#);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        post(addr, "/push/count", &body).await;
+        loop {
+            match c.next_event(Duration::from_millis(1500)).await {
+                Event::Text(t) if t == want => return,
+                Event::Text(_) => {}
+                Event::Timeout => break,
+                e => panic!("client closed while joining: {e:?}"),
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "room never reached {want}"
+        );
+    }
+}
+
 /// A raw TCP client speaking gochat's `v1` framing.
 pub struct TcpClient {
     pub stream: TcpStream,

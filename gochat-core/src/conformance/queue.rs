@@ -8,12 +8,12 @@ use std::time::Duration;
 
 /// A delivery with id `id` for room 1 whose payload names the id.
 pub fn delivery(id: i64) -> Delivery {
-    Delivery {
+    Delivery::new(
         id,
-        target: Target::Room(1),
-        kind: PushKind::Message,
-        payload: format!("{{\"n\":{id}}}").into(),
-    }
+        Target::Room(1),
+        PushKind::Message,
+        format!("{{\"n\":{id}}}"),
+    )
 }
 
 const LONG_IDLE: QueueConfig = QueueConfig {

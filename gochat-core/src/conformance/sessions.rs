@@ -78,26 +78,32 @@ async fn single_login<S: Sessions>(s: S) {
 async fn presence_counts_connections<S: Sessions>(s: S) {
     let a = user(10, "alice");
     let d = user(3, "demo");
-    s.join(&at("c1", &a, 1)).await.unwrap();
-    s.join(&at("c2", &a, 1)).await.unwrap();
-    s.join(&at("c2", &a, 1)).await.unwrap();
-    s.join(&at("c1", &d, 1)).await.unwrap();
-    s.join(&at("c3", &d, 2)).await.unwrap();
+    assert!(
+        s.join(&at("c1", &a, 1)).await.unwrap(),
+        "first connection in the room"
+    );
+    assert!(!s.join(&at("c2", &a, 1)).await.unwrap(), "not the first");
+    assert!(!s.join(&at("c2", &a, 1)).await.unwrap());
+    assert!(s.join(&at("c1", &d, 1)).await.unwrap());
+    assert!(s.join(&at("c3", &d, 2)).await.unwrap(), "first in room 2");
     assert_eq!(s.roster(1).await.unwrap(), [d.clone(), a.clone()], "by id");
     assert_eq!(s.room_servers(1).await.unwrap(), ["c1", "c2"]);
     assert_eq!(s.room_servers(2).await.unwrap(), ["c3"]);
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1", "c2"]);
     assert_eq!(s.user_servers(3).await.unwrap(), ["c1", "c3"]);
-    s.leave(&at("c2", &a, 1)).await.unwrap();
+    assert!(!s.leave(&at("c2", &a, 1)).await.unwrap(), "others remain");
     assert_eq!(
         s.user_servers(10).await.unwrap(),
         ["c1", "c2"],
         "one c2 conn left"
     );
-    s.leave(&at("c2", &a, 1)).await.unwrap();
-    s.leave(&at("c2", &a, 1)).await.unwrap(); // repeated leave: no-op
+    assert!(!s.leave(&at("c2", &a, 1)).await.unwrap());
+    assert!(
+        !s.leave(&at("c2", &a, 1)).await.unwrap(),
+        "repeated leave: no-op"
+    );
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1"]);
-    s.leave(&at("c1", &a, 1)).await.unwrap();
+    assert!(s.leave(&at("c1", &a, 1)).await.unwrap(), "the last one");
     assert_eq!(s.roster(1).await.unwrap().len(), 1);
     assert_eq!(s.user_servers(10).await.unwrap(), Vec::<String>::new());
     s.leave(&at("c9", &user(77, "x"), 5)).await.unwrap(); // never joined: no-op
@@ -106,7 +112,10 @@ async fn presence_counts_connections<S: Sessions>(s: S) {
 
 async fn no_room_is_private_only<S: Sessions>(s: S) {
     let a = user(5, "e");
-    s.join(&at("c1", &a, NO_ROOM)).await.unwrap();
+    assert!(
+        !s.join(&at("c1", &a, NO_ROOM)).await.unwrap(),
+        "no room to announce"
+    );
     assert_eq!(s.user_servers(5).await.unwrap(), ["c1"]);
     assert!(s.roster(NO_ROOM).await.unwrap().is_empty());
     s.leave(&at("c1", &a, NO_ROOM)).await.unwrap();

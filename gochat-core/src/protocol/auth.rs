@@ -9,6 +9,12 @@ pub struct AuthFrame {
     pub auth_token: String,
     /// The room to join: 0 when missing or not an integer (as gochat), `-1` for no room.
     pub room_id: RoomId,
+    /// Protocol version: 2 when the frame says `"v":2`, else 1 (gochat's clients).
+    pub version: u8,
+    /// v2: replay the room's messages with a seq above this.
+    pub since: Option<u64>,
+    /// v2: replay the inbox's messages with a seq above this.
+    pub inbox_since: Option<u64>,
 }
 
 /// Why a frame is not an auth frame.
@@ -34,9 +40,22 @@ pub fn decode_auth(bytes: &[u8]) -> Result<AuthFrame, AuthFrameError> {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
         _ => return Err(AuthFrameError::NoToken),
     };
+    let version = match obj.get("v").and_then(|v| v.as_i64()) {
+        Some(2) => 2,
+        _ => 1,
+    };
+    // Only a v2 frame's replay points mean anything; a negative or mistyped one is none.
+    let seq = |key: &str| {
+        (version == 2)
+            .then(|| obj.get(key).and_then(|v| v.as_u64()))
+            .flatten()
+    };
     Ok(AuthFrame {
-        auth_token,
         room_id: obj.get("roomId").and_then(|v| v.as_i64()).unwrap_or(0),
+        version,
+        since: seq("since"),
+        inbox_since: seq("inboxSince"),
+        auth_token,
     })
 }
 
@@ -50,7 +69,10 @@ mod tests {
             decode_auth(br#"{"authToken":"abc","roomId":1}"#),
             Ok(AuthFrame {
                 auth_token: "abc".into(),
-                room_id: 1
+                room_id: 1,
+                version: 1,
+                since: None,
+                inbox_since: None,
             })
         );
         assert_eq!(
@@ -58,6 +80,24 @@ mod tests {
                 .unwrap()
                 .room_id,
             -1
+        );
+    }
+
+    #[test]
+    fn v2_frames_carry_their_replay_points() {
+        let a = decode_auth(br#"{"authToken":"t","roomId":1,"v":2,"since":120,"inboxSince":45}"#)
+            .unwrap();
+        assert_eq!(
+            (a.version, a.since, a.inbox_since),
+            (2, Some(120), Some(45))
+        );
+        let v1 = decode_auth(br#"{"authToken":"t","roomId":1,"since":120}"#).unwrap();
+        assert_eq!((v1.version, v1.since), (1, None), "v1 ignores since");
+        let bad = decode_auth(br#"{"authToken":"t","v":2,"since":-3,"inboxSince":"x"}"#).unwrap();
+        assert_eq!((bad.since, bad.inbox_since), (None, None));
+        assert_eq!(
+            decode_auth(br#"{"authToken":"t","v":3}"#).unwrap().version,
+            1
         );
     }
 

@@ -6,9 +6,11 @@
 //! - [`tcp`]: gochat's `v1` length-prefixed TCP framing.
 //! - [`ws`]: pre-encoded server-to-client WebSocket frames (encode once, write to many).
 //! - [`time`]: the `YYYY-MM-DD HH:MM:SS` timestamps in room messages.
+//! - [`v2`]: protocol v2 — commands, op-10 replies, stored messages, join/leave events.
 
 pub mod auth;
 pub mod push;
 pub mod tcp;
 pub mod time;
+pub mod v2;
 pub mod ws;

@@ -47,8 +47,8 @@ impl Default for RedisQueueConfig {
 }
 
 /// Version byte in front of every encoded entry, so another format can be told apart (and
-/// dead-lettered, not misread). 2: deliveries carry a `kind` (format 1 had none).
-const FORMAT: u8 = 2;
+/// dead-lettered, not misread). 3: deliveries carry a kind, a stamp and an origin.
+const FORMAT: u8 = 3;
 
 /// Append only while the stream is under its bound: one atomic step, so concurrent
 /// publishers cannot overshoot it together.

@@ -41,7 +41,8 @@ struct State {
 }
 
 impl State {
-    fn join(&mut self, p: &Presence) {
+    /// Returns whether this is the user's first connection in the room.
+    fn join(&mut self, p: &Presence) -> bool {
         *self
             .users
             .entry(p.user_id)
@@ -56,11 +57,16 @@ impl State {
                 .or_default()
                 .entry(p.user_id)
                 .or_insert_with(|| (p.user_name.clone(), BTreeMap::new()));
+            let first = member.1.is_empty();
             *member.1.entry(p.server_id.clone()).or_default() += 1;
+            return first;
         }
+        false
     }
 
-    fn leave(&mut self, p: &Presence) {
+    /// Returns whether that was the user's last connection in the room.
+    fn leave(&mut self, p: &Presence) -> bool {
+        let mut last = false;
         if let Some(servers) = self.users.get_mut(&p.user_id) {
             if servers.contains_key(&p.server_id) {
                 decrement(&mut self.per_server, &p.server_id);
@@ -71,16 +77,20 @@ impl State {
             }
         }
         if let Some(room) = self.rooms.get_mut(&p.room_id) {
-            if let Some(member) = room.get_mut(&p.user_id) {
+            if let Some(member) = room.get_mut(&p.user_id)
+                && member.1.contains_key(&p.server_id)
+            {
                 decrement(&mut member.1, &p.server_id);
                 if member.1.is_empty() {
                     room.remove(&p.user_id);
+                    last = true;
                 }
             }
             if room.is_empty() {
                 self.rooms.remove(&p.room_id);
             }
         }
+        last
     }
 
     fn drop_server(&mut self, server_id: &str) {
@@ -166,14 +176,12 @@ impl Sessions for MemorySessions {
         Ok((exp > Instant::now()).then_some(user))
     }
 
-    async fn join(&self, p: &Presence) -> Result<()> {
-        self.lock().join(p);
-        Ok(())
+    async fn join(&self, p: &Presence) -> Result<bool> {
+        Ok(self.lock().join(p))
     }
 
-    async fn leave(&self, p: &Presence) -> Result<()> {
-        self.lock().leave(p);
-        Ok(())
+    async fn leave(&self, p: &Presence) -> Result<bool> {
+        Ok(self.lock().leave(p))
     }
 
     async fn roster(&self, room: RoomId) -> Result<Vec<User>> {

@@ -48,11 +48,13 @@ pub trait Sessions: Send + Sync + 'static {
     /// Remove a token; returns whose it was, or `None` if it was not live.
     async fn logout(&self, token: &str) -> Result<Option<User>>;
 
-    /// Record one more connection of a user, on a server, in a room.
-    async fn join(&self, presence: &Presence) -> Result<()>;
+    /// Record one more connection of a user, on a server, in a room. `true` when it is the
+    /// user's first connection in that room (a join others may be told about).
+    async fn join(&self, presence: &Presence) -> Result<bool>;
 
-    /// Record that one such connection closed.
-    async fn leave(&self, presence: &Presence) -> Result<()>;
+    /// Record that one such connection closed (or left the room). `true` when it was the
+    /// user's last connection in that room.
+    async fn leave(&self, presence: &Presence) -> Result<bool>;
 
     /// Distinct users in a room, by id.
     async fn roster(&self, room: RoomId) -> Result<Vec<User>>;

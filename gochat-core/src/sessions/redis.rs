@@ -86,15 +86,19 @@ local function join(p, s, u, name, r)
   if r ~= '-1' then
     local room = p .. 'room:' .. r
     redis.call('HINCRBY', room .. ':conns', u .. '|' .. s, 1)
-    redis.call('HINCRBY', room .. ':users', u, 1)
+    local n = redis.call('HINCRBY', room .. ':users', u, 1)
     redis.call('HSET', room .. ':names', u, name)
     redis.call('HINCRBY', room .. ':servers', s, 1)
     redis.call('SADD', p .. 'server:' .. s .. ':rooms', r)
+    return n == 1
   end
+  return false
 end
 ";
 
-const JOIN: &str = "join(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])";
+/// Returns 1 when it was the user's first connection in the room.
+const JOIN: &str =
+    "if join(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then return 1 end return 0";
 
 const LEAVE: &str = r"
 local p, s, u, r = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -110,10 +114,14 @@ if r ~= '-1' then
   local f = u .. '|' .. s
   if redis.call('HEXISTS', room .. ':conns', f) == 1 then
     dec(room .. ':conns', f, 1)
-    if dec(room .. ':users', u, 1) <= 0 then redis.call('HDEL', room .. ':names', u) end
     dec(room .. ':servers', s, 1)
+    if dec(room .. ':users', u, 1) <= 0 then
+      redis.call('HDEL', room .. ':names', u)
+      return 1
+    end
   end
 end
+return 0
 ";
 
 /// `drop(p, s)`: forget everything recorded for server `s`, its lease included.
@@ -270,8 +278,8 @@ impl Sessions for RedisSessions {
         decode_user(v)
     }
 
-    async fn join(&self, p: &Presence) -> Result<()> {
-        let _: Value = self
+    async fn join(&self, p: &Presence) -> Result<bool> {
+        let first: i64 = self
             .join
             .arg(&self.prefix)
             .arg(&p.server_id)
@@ -280,11 +288,11 @@ impl Sessions for RedisSessions {
             .arg(p.room_id)
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(())
+        Ok(first == 1)
     }
 
-    async fn leave(&self, p: &Presence) -> Result<()> {
-        let _: Value = self
+    async fn leave(&self, p: &Presence) -> Result<bool> {
+        let last: i64 = self
             .leave
             .arg(&self.prefix)
             .arg(&p.server_id)
@@ -292,7 +300,7 @@ impl Sessions for RedisSessions {
             .arg(p.room_id)
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(())
+        Ok(last == 1)
     }
 
     async fn roster(&self, room: RoomId) -> Result<Vec<User>> {

@@ -56,11 +56,11 @@ impl Sessions for SqliteSessions {
         Ok(user)
     }
 
-    async fn join(&self, presence: &Presence) -> Result<()> {
+    async fn join(&self, presence: &Presence) -> Result<bool> {
         self.memory.join(presence).await
     }
 
-    async fn leave(&self, presence: &Presence) -> Result<()> {
+    async fn leave(&self, presence: &Presence) -> Result<bool> {
         self.memory.leave(presence).await
     }
 

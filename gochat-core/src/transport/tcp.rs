@@ -229,13 +229,8 @@ mod tests {
     }
 
     fn batch(ids: std::ops::Range<i64>) -> Vec<Delivery> {
-        ids.map(|id| Delivery {
-            id,
-            target: Target::Room(1),
-            kind: PushKind::Message,
-            payload: bytes::Bytes::from(vec![b'x'; 300]),
-        })
-        .collect()
+        ids.map(|id| Delivery::new(id, Target::Room(1), PushKind::Message, vec![b'x'; 300]))
+            .collect()
     }
 
     #[tokio::test]
