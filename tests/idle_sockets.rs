@@ -8,12 +8,12 @@
 
 mod common;
 
+use common::standalone::{self, Addrs};
 use common::*;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Idle sockets per listener.
@@ -24,77 +24,20 @@ const TIMEOUT_SECS: u64 = 6;
 /// timeout, so the user also works after the server closed them).
 const WORK: Duration = Duration::from_secs(9);
 
-struct Addrs {
-    api: SocketAddr,
-    ws: SocketAddr,
-    tcp: SocketAddr,
-}
-
-/// Start `gochat` under `ulimit -n 1024`; returns it and the addresses it printed.
+/// Start `gochat` under `ulimit -n 1024`.
 async fn start(dir: &std::path::Path) -> (tokio::process::Child, Addrs) {
-    let config = dir.join("gochat.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[api]
-addr = "127.0.0.1:0"
-site = false
-header_timeout_secs = {TIMEOUT_SECS}
-body_timeout_secs = {TIMEOUT_SECS}
-
-[connect]
-ws_addr = "127.0.0.1:0"
-tcp_addrs = ["127.0.0.1:0"]
-handshake_timeout_secs = {TIMEOUT_SECS}
-auth_timeout_secs = {TIMEOUT_SECS}
-
-[logic]
-argon2_memory_kib = 1024
-argon2_iterations = 1
-
-[store]
-data_dir = "{}"
-"#,
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 1024 && exec {} --config {}",
-            env!("CARGO_BIN_EXE_gochat"),
-            config.display()
-        ))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("gochat.log")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addrs = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if words.first() == Some(&"api") {
-                let after = |w: &str| words[words.iter().position(|x| *x == w).unwrap() + 1];
-                let ws = after("websocket")
-                    .trim_start_matches("ws://")
-                    .trim_end_matches("/ws");
-                return Addrs {
-                    api: after("api").parse().unwrap(),
-                    ws: ws.parse().unwrap(),
-                    tcp: after("tcp").parse().unwrap(),
-                };
-            }
-        }
-        panic!("gochat exited before printing its addresses")
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addrs)
+    let t = format!("{TIMEOUT_SECS}");
+    let config = standalone::write_config(
+        dir,
+        &[
+            ("api", &format!("header_timeout_secs = {t}")),
+            ("api", &format!("body_timeout_secs = {t}")),
+            ("connect", &format!("handshake_timeout_secs = {t}")),
+            ("connect", &format!("auth_timeout_secs = {t}")),
+        ],
+    );
+    let b = standalone::Binary::start(&config, Some(1024), &dir.join("gochat.log")).await;
+    (b.child, b.addrs)
 }
 
 /// An idle socket: what it sent, then nothing. Resolves with how long the server kept it

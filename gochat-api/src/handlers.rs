@@ -162,7 +162,15 @@ async fn history(f: &Fields, logic: &dyn LogicService) -> Answer {
             limit,
         })
         .await?;
-    let data = json!({"messages": v2::messages_value(&page.messages), "more": page.more});
+    #[derive(Serialize)]
+    struct Data {
+        messages: Box<serde_json::value::RawValue>,
+        more: bool,
+    }
+    let data = Data {
+        messages: v2::messages_json(&page.messages),
+        more: page.more,
+    };
     Ok(envelope::ok(data, "ok"))
 }
 

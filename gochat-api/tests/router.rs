@@ -215,6 +215,26 @@ async fn every_route_calls_logic_and_answers_in_the_envelope() {
             r#"{"msg":"x","toUserId":"abc","roomId":1,"authToken":"tok"}"#,
             r#"{"code":1,"data":null,"message":"toUserId must be a positive user id"}"#,
         ),
+        (
+            "/push/pushRoom",
+            r#"{"msg":"v2","roomId":1,"authToken":"tok","v":2,"id":"c-9"}"#,
+            r#"{"code":0,"data":{"msgId":"5","seq":12},"message":"ok"}"#,
+        ),
+        (
+            "/push/push",
+            r#"{"msg":"v2","toUserId":"3","roomId":1,"authToken":"tok","v":2}"#,
+            r#"{"code":0,"data":{"msgId":"9000000000000000001","seq":4},"message":"ok"}"#,
+        ),
+        (
+            "/push/history",
+            r#"{"authToken":"tok","roomId":1,"before":9,"limit":20}"#,
+            r#"{"code":0,"data":{"messages":[{"code":0,"msg":"old","fromUserId":10,"fromUserName":"alice","toUserId":0,"toUserName":"","roomId":1,"op":3,"createTime":"1970-01-01 00:00:00","msgId":"77","seq":3}],"more":true},"message":"ok"}"#,
+        ),
+        (
+            "/push/history",
+            r#"{"authToken":"tok","since":1,"before":2}"#,
+            r#"{"code":1,"data":null,"message":"give since or before, not both"}"#,
+        ),
     ];
     for (path, body, want) in cases {
         let (status, got) = post(path, body).await;

@@ -11,7 +11,6 @@ use gochat_core::protocol::v2::{self, Command, Extra};
 use gochat_core::rpc::{
     Fault, HistoryRequest, JoinRequest, LogicService, Posted, PushRequest, RoomPushRequest,
 };
-use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -49,9 +48,9 @@ async fn logic(shared: &Shared) -> Result<Arc<dyn LogicService>, Fault> {
 }
 
 fn posted(p: Posted) -> Vec<Extra<'static>> {
-    let mut extras = vec![("msgId", Value::from(p.msg_id.to_string()))];
+    let mut extras = vec![("msgId", v2::raw(p.msg_id.to_string()))];
     if let Some(seq) = p.seq {
-        extras.push(("seq", seq.into()));
+        extras.push(("seq", v2::raw(seq)));
     }
     extras
 }
@@ -122,8 +121,8 @@ async fn run(
                 })
                 .await?;
             Ok(vec![
-                ("messages", v2::messages_value(&messages)),
-                ("more", more.into()),
+                ("messages", v2::messages_json(&messages)),
+                ("more", v2::raw(more)),
             ])
         }
     }
@@ -162,10 +161,10 @@ async fn join(
         shared.hub.join_room(ch, room_id);
         seq
     };
-    let mut extras = vec![("seq", Value::from(seq))];
+    let mut extras = vec![("seq", v2::raw(seq))];
     if let Some(since) = since {
         match replay::replay(shared, ch, HoldKey::Room(room_id), since).await {
-            Ok(true) => extras.push(("more", true.into())),
+            Ok(true) => extras.push(("more", v2::raw(true))),
             Ok(false) => {}
             Err(f) => {
                 // A join that cannot replay what was asked did not happen.

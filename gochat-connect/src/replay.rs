@@ -69,7 +69,7 @@ pub(crate) async fn at_auth(shared: &Shared, ch: &Channel, replays: Vec<(HoldKey
                 Some("replay"),
                 f.code(),
                 &f.to_string(),
-                &[("roomId", room_of(key).into())],
+                &[("roomId", v2::raw(room_of(key)))],
             )),
         };
         if let Some(f) = frame.and_then(|f| ch.framing.frame(&f)) {

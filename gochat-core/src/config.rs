@@ -73,6 +73,12 @@ impl Config {
                 h.default_page, h.page_limit
             )));
         }
+        if c.replay_limit == 0 || c.replay_limit > h.page_limit {
+            return Err(invalid(format!(
+                "connect.replay_limit ({}) must be between 1 and history.page_limit ({})",
+                c.replay_limit, h.page_limit
+            )));
+        }
         if h.prune_interval_secs == 0 {
             return Err(invalid(
                 "history.prune_interval_secs must be at least 1".into(),
@@ -221,7 +227,7 @@ pub struct ConnectConfig {
     pub v2_max_frame_bytes: usize,
     /// Stored messages replayed per room (and per inbox) when a v2 client (re)connects or
     /// joins with `since`, oldest first; past it the replay ends with `more` and the client
-    /// pages the rest. Default 100.
+    /// pages the rest. At most `history.page_limit`. Default 100.
     pub replay_limit: usize,
     /// Where this server's RPC service (called by task) listens in distributed mode.
     /// Default `0.0.0.0:7100`.

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "distributed")]
 pub mod cluster;
+pub mod standalone;
 
 use futures::{SinkExt, StreamExt};
 use gochat::{Config, Server};

@@ -5,6 +5,7 @@
 use crate::model::{Range, RoomId, StoredMessage, User, UserId};
 use crate::protocol::push::{ChatMessage, OP_PRIVATE, OP_ROOM, encode_message};
 use crate::protocol::time::format_utc;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Ping (op 1).
@@ -179,8 +180,15 @@ fn command(op: i64, obj: &Map<String, Value>) -> Result<Command, String> {
     })
 }
 
-/// One extra key of a reply, in order.
-pub type Extra<'a> = (&'a str, Value);
+/// One extra key of a reply, in order, with its value as JSON text (so that objects inside,
+/// stored messages say, keep their own key order).
+pub type Extra<'a> = (&'a str, Box<RawValue>);
+
+/// A value as an [`Extra`]'s JSON text.
+pub fn raw(v: impl serde::Serialize) -> Box<RawValue> {
+    // Serialising plain values (numbers, strings, booleans) cannot fail; `null` if it did.
+    serde_json::value::to_raw_value(&v).unwrap_or_default()
+}
 
 /// `{"op":10,"id":…,"code":…,"message":…,<extras…>}` (`id` omitted when the command had
 /// none). Keys in this order, as PROTOCOL.md shows them.
@@ -197,7 +205,7 @@ pub fn encode_reply(id: Option<&str>, code: i32, message: &str, extras: &[Extra<
         out.push(b',');
         push_json(&mut out, &Value::from(*k));
         out.push(b':');
-        push_json(&mut out, v);
+        out.extend_from_slice(v.get().as_bytes());
     }
     out.push(b'}');
     out
@@ -218,10 +226,10 @@ pub fn encode_auth_reply(user: &User, seq: u64, inbox_seq: u64) -> Vec<u8> {
     encode_ok(
         Some("auth"),
         &[
-            ("userId", user.id.into()),
-            ("userName", user.name.clone().into()),
-            ("seq", seq.into()),
-            ("inboxSeq", inbox_seq.into()),
+            ("userId", raw(user.id)),
+            ("userName", raw(&user.name)),
+            ("seq", raw(seq)),
+            ("inboxSeq", raw(inbox_seq)),
         ],
     )
 }
@@ -278,14 +286,18 @@ pub fn encode_stored(m: &StoredMessage) -> Vec<u8> {
     stamp(&encode_message(&chat_message(m)), m.msg_id, Some(m.seq))
 }
 
-/// A page of stored messages as the `messages` array of a reply.
-pub fn messages_value(messages: &[StoredMessage]) -> Value {
-    Value::Array(
-        messages
-            .iter()
-            .map(|m| serde_json::from_slice(&encode_stored(m)).unwrap_or(Value::Null))
-            .collect(),
-    )
+/// A page of stored messages as a JSON array, each object in the documented key order.
+pub fn messages_json(messages: &[StoredMessage]) -> Box<RawValue> {
+    let mut out = b"[".to_vec();
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&encode_stored(m));
+    }
+    out.push(b']');
+    // Stored messages encode as JSON objects, so the array is JSON.
+    RawValue::from_string(String::from_utf8_lossy(&out).into_owned()).unwrap_or_default()
 }
 
 /// op 11 (joined) or op 12 (left): `{"op":11,"roomId":1,"userId":3,"userName":"demo"}`.
