@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../fuzz"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 secs=${FUZZ_SECS:-60}
-for target in tcp_frame client_json; do
+for target in tcp_frame client_json v2_command; do
   mkdir -p "corpus/$target"
   echo "== fuzzing $target for ${secs}s"
   log=$(mktemp)

@@ -3,7 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;
+use gochat_core::model::{Range, StoredMessage, User};
 use gochat_core::protocol::auth::decode_auth;
+use gochat_core::protocol::v2::{
+    Command, decode_command, encode_event, encode_reply, encode_stored, raw, stamp,
+};
 use gochat_core::protocol::push::{
     ChatMessage, OP_PRIVATE, OP_ROOM, Push, Roster, decode_push, encode_count, encode_message,
     encode_roster,
@@ -119,5 +123,87 @@ proptest! {
         prop_assert!(f[1] as usize <= 125 && f.len() == 2 + f[1] as usize);
         prop_assert_eq!(u16::from_be_bytes([f[2], f[3]]), code);
         prop_assert!(std::str::from_utf8(&f[4..]).is_ok(), "reason cut on a char boundary");
+    }
+
+    #[test]
+    fn v2_commands_round_trip(
+        room in 1i64..i64::MAX,
+        to in 1i64..i64::MAX,
+        msg in ".+",
+        id in proptest::option::of("[ -~]{0,64}"),
+        since in proptest::option::of(any::<u32>()),
+        limit in proptest::option::of(1u32..1000),
+    ) {
+        let with_id = |mut v: serde_json::Value| {
+            if let Some(id) = &id {
+                v["id"] = id.clone().into();
+            }
+            v.to_string()
+        };
+        let post = decode_command(with_id(serde_json::json!({"op":3,"roomId":room,"msg":msg})).as_bytes()).unwrap();
+        prop_assert_eq!(post.id.clone(), id.clone());
+        prop_assert_eq!(post.command, Ok(Command::Post { room_id: room, msg: msg.clone() }));
+        let dm = decode_command(with_id(serde_json::json!({"op":2,"toUserId":to,"msg":msg})).as_bytes()).unwrap();
+        prop_assert_eq!(dm.command, Ok(Command::Private { to_user_id: to, msg: msg.clone(), room_id: 0 }));
+        let mut h = serde_json::json!({"op":9,"roomId":room});
+        if let Some(s) = since { h["since"] = s.into(); }
+        if let Some(l) = limit { h["limit"] = l.into(); }
+        let page = decode_command(with_id(h).as_bytes()).unwrap();
+        prop_assert_eq!(page.command, Ok(Command::History {
+            room_id: room,
+            range: since.map_or(Range::Latest, |s| Range::Since(u64::from(s))),
+            limit: limit.map(|l| l as usize),
+        }));
+    }
+
+    #[test]
+    fn v2_replies_and_events_are_json_with_their_values(
+        id in proptest::option::of(any::<String>()),
+        code in any::<i32>(),
+        message in any::<String>(),
+        seq in any::<u64>(),
+        name in any::<String>(),
+        user in any::<i64>(),
+        room in any::<i64>(),
+    ) {
+        let r: serde_json::Value = serde_json::from_slice(&encode_reply(id.as_deref(), code, &message, &[("seq", raw(seq))])).unwrap();
+        prop_assert_eq!(r["op"].as_i64(), Some(10));
+        prop_assert_eq!(r["id"].as_str(), id.as_deref());
+        prop_assert_eq!((r["code"].as_i64(), r["message"].as_str(), r["seq"].as_u64()), (Some(code as i64), Some(message.as_str()), Some(seq)));
+        let e: serde_json::Value = serde_json::from_slice(&encode_event(11, room, &User { id: user, name: name.clone() })).unwrap();
+        prop_assert_eq!((e["roomId"].as_i64(), e["userId"].as_i64(), e["userName"].as_str()), (Some(room), Some(user), Some(name.as_str())));
+    }
+
+    #[test]
+    fn stamped_and_stored_messages_keep_the_v1_object_and_add_their_ids(
+        m in chat_message(),
+        msg_id in any::<i64>(),
+        seq in proptest::option::of(any::<u64>()),
+    ) {
+        let v1 = encode_message(&m);
+        let v2 = stamp(&v1, msg_id, seq);
+        prop_assert!(v2.starts_with(&v1[..v1.len() - 1]), "v1 keys first, in order");
+        let want = if m.op == OP_PRIVATE { Push::Private(m.clone()) } else { Push::Room(m.clone()) };
+        prop_assert_eq!(decode_push(&v2).unwrap(), want, "a v1 decoder still reads it");
+        let v: serde_json::Value = serde_json::from_slice(&v2).unwrap();
+        let id_text = msg_id.to_string();
+        prop_assert_eq!(v["msgId"].as_str(), Some(id_text.as_str()));
+        prop_assert_eq!(v["seq"].as_u64(), seq);
+        let stored = StoredMessage {
+            msg_id,
+            seq: seq.unwrap_or(1),
+            room_id: m.room_id,
+            from: User { id: m.from_user_id, name: m.from_user_name.clone() },
+            to: None,
+            msg: m.msg.clone(),
+            created_ms: 0,
+        };
+        let s: serde_json::Value = serde_json::from_slice(&encode_stored(&stored)).unwrap();
+        prop_assert_eq!((s["op"].as_i64(), s["msg"].as_str(), s["seq"].as_u64()), (Some(3), Some(m.msg.as_str()), Some(stored.seq)));
+    }
+
+    #[test]
+    fn the_v2_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_command(&bytes);
     }
 }
