@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: users, message history and (for [`SqliteSessions`](crate::sessions::SqliteSessions))
 //! the standalone sessions in one SQLite file (bundled SQLite, WAL journal).
 
+mod checkpoint;
 mod history;
 mod schema;
 mod writer;
@@ -9,6 +10,7 @@ use super::{Retention, Store};
 use crate::model::{Log, NewMessage, Page, Range, Stored, User, UserId, UserRecord};
 use crate::{Error, Result};
 use async_trait::async_trait;
+use checkpoint::Checkpointer;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +36,7 @@ pub struct SqliteStore {
 
 struct Inner {
     writer: Writer,
+    _checkpointer: Checkpointer,
     /// `rusqlite::Connection` is `Send` but not `Sync`; each mutex is only taken on a
     /// blocking thread, never across an `.await`.
     readers: Vec<Mutex<Connection>>,
@@ -93,6 +96,10 @@ impl SqliteStore {
         let write = Connection::open(path)?;
         configure(&write)?;
         schema::migrate(&write)?;
+        // The checkpointer thread checkpoints instead (see checkpoint.rs).
+        write.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = Connection::open(path)?;
+        configure(&checkpoints)?;
         let readers = (0..READERS)
             .map(|_| {
                 let c = Connection::open(path)?;
@@ -103,6 +110,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Writer::start(write)?,
+                _checkpointer: Checkpointer::start(checkpoints)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
                 temp,
