@@ -4,6 +4,7 @@
 # other on this machine. Prints one JSON line per test and server. Loopback only.
 #   scripts/perf.sh                 # everything (~6 minutes)
 #   PERF_TESTS="room idle" scripts/perf.sh
+#   PERF_TESTS=history scripts/perf.sh   # room and private, history on vs off
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=${PERF_TESTS:-"room latency private idle distributed"}
@@ -24,8 +25,11 @@ start() { # which
   case $1 in
     ceiling) target/ceiling/release/fanout gochat --api 127.0.0.1:27070 --ws 127.0.0.1:27000 >"$work/ceiling.log" 2>&1 &
              server_pid=$!; api=127.0.0.1:27070; ws=127.0.0.1:27000 ;;
-    ours) rm -rf "$work/data"
-          target/release/gochat --config benches/bench-server.toml --data-dir "$work/data" \
+    ours|ours-nohistory)
+          local config=benches/bench-server.toml
+          [ "$1" = ours-nohistory ] && config=benches/bench-server-nohistory.toml
+          rm -rf "$work/data"
+          target/release/gochat --config "$config" --data-dir "$work/data" \
             --api-addr 127.0.0.1:17070 --ws-addr 127.0.0.1:17000 --no-tcp >"$work/ours.log" 2>&1 &
           server_pid=$!; api=127.0.0.1:17070; ws=127.0.0.1:17000 ;;
   esac
@@ -51,6 +55,14 @@ cluster_room() { # the room test against a local cluster of separate processes (
 }
 
 for t in $tests; do
+  if [ "$t" = history ]; then
+    # History on (the default) against off, same run: what storing every message costs.
+    for which in ours ours-nohistory; do
+      run "$which" room --users 2000 --messages 200 --senders 4
+      run "$which" private --users 1000 --messages 20000 --senders 32
+    done
+    continue
+  fi
   if [ "$t" = distributed ]; then
     # Standalone and distributed in the same run: the ratio is what is reported.
     run ours room --users 2000 --messages 200 --senders 4

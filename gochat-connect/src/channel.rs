@@ -20,6 +20,14 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// The largest payload one frame of this layout carries.
+    pub fn max_payload(self) -> usize {
+        match self {
+            Framing::WebSocket => usize::MAX,
+            Framing::Tcp => tcp::MAX_PAYLOAD,
+        }
+    }
+
     /// `payload` in one frame of this layout (`None` if too big for a TCP frame).
     pub fn frame(self, payload: &[u8]) -> Option<Bytes> {
         match self {

@@ -2,11 +2,11 @@
 //! posts (as the connection's user), private messages, joining and leaving rooms, history
 //! pages, pings. A frame that is not a command closes the connection, as in v1.
 
-use crate::channel::{Channel, HoldKey};
+use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::replay;
 use crate::state::Shared;
-use gochat_core::model::{Origin, Page};
+use gochat_core::model::{Origin, Page, Range};
 use gochat_core::protocol::v2::{self, Command, Extra};
 use gochat_core::rpc::{
     Fault, HistoryRequest, JoinRequest, LogicService, Posted, PushRequest, RoomPushRequest,
@@ -29,10 +29,50 @@ pub(crate) async fn handle(
             Err(f) => v2::encode_reply(id, f.code(), &f.to_string(), &[]),
         },
     };
-    if let Some(f) = ch.framing.frame(&reply) {
+    let framed = ch.framing.frame(&reply).or_else(|| {
+        // Only a reply past a TCP frame's 32 KiB gets here (history pages are cut to fit).
+        let why = "the reply does not fit in one frame of this transport";
+        ch.framing.frame(&v2::encode_reply(id, 1, why, &[]))
+    });
+    if let Some(f) = framed {
         ch.push(f);
     }
     Ok(())
+}
+
+/// Room left in a frame for the reply's envelope around the messages (id, code, message).
+const ENVELOPE: usize = 256;
+
+/// Cut a page to what one frame of `framing` carries, keeping the messages next to where
+/// the reader stands (the first ones for `since`, the last otherwise): `more` then says the
+/// rest is there to page.
+fn fit_page(framing: Framing, page: &mut Page, range: Range) {
+    let budget = framing.max_payload().saturating_sub(ENVELOPE);
+    let sizes: Vec<usize> = page
+        .messages
+        .iter()
+        .map(|m| v2::encode_stored(m).len() + 1)
+        .collect();
+    if sizes.iter().sum::<usize>() <= budget {
+        return;
+    }
+    let fits = |sizes: &mut dyn Iterator<Item = &usize>| {
+        let mut used = 0;
+        sizes
+            .take_while(|s| {
+                used += **s;
+                used <= budget
+            })
+            .count()
+    };
+    page.more = true;
+    if matches!(range, Range::Since(_)) {
+        let keep = fits(&mut sizes.iter());
+        page.messages.truncate(keep);
+    } else {
+        let keep = fits(&mut sizes.iter().rev());
+        page.messages.drain(..page.messages.len() - keep);
+    }
 }
 
 fn rejected(why: impl Into<String>) -> Fault {
@@ -111,7 +151,7 @@ async fn run(
             range,
             limit,
         } => {
-            let Page { messages, more } = logic(shared)
+            let mut page = logic(shared)
                 .await?
                 .history(HistoryRequest {
                     token: ch.token.clone(),
@@ -120,6 +160,8 @@ async fn run(
                     limit,
                 })
                 .await?;
+            fit_page(ch.framing, &mut page, range);
+            let Page { messages, more } = page;
             Ok(vec![
                 ("messages", v2::messages_json(&messages)),
                 ("more", v2::raw(more)),
@@ -188,4 +230,59 @@ async fn leave(shared: &Shared, ch: &Channel, room_id: i64) -> Result<(), Fault>
         return Err(f);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gochat_core::model::{StoredMessage, User};
+
+    fn page(n: u64) -> Page {
+        let messages = (1..=n)
+            .map(|seq| StoredMessage {
+                msg_id: seq as i64,
+                seq,
+                room_id: 1,
+                from: User {
+                    id: 1,
+                    name: "a".into(),
+                },
+                to: None,
+                msg: "x".repeat(1000),
+                created_ms: 0,
+            })
+            .collect();
+        Page {
+            messages,
+            more: false,
+        }
+    }
+
+    #[test]
+    fn a_page_too_big_for_a_tcp_frame_is_cut_next_to_the_reader() {
+        let mut p = page(200);
+        fit_page(Framing::Tcp, &mut p, Range::Since(0));
+        let seqs: Vec<u64> = p.messages.iter().map(|m| m.seq).collect();
+        assert!(p.more && seqs.len() > 10 && seqs.len() < 200);
+        assert_eq!(seqs[0], 1, "since: the oldest are kept");
+        let reply = v2::encode_ok(Some("h"), &[("messages", v2::messages_json(&p.messages))]);
+        assert!(Framing::Tcp.frame(&reply).is_some(), "the cut page fits");
+
+        let mut p = page(200);
+        fit_page(Framing::Tcp, &mut p, Range::Before(201));
+        assert!(p.more);
+        assert_eq!(
+            p.messages.last().unwrap().seq,
+            200,
+            "before: the newest are kept"
+        );
+
+        let mut p = page(200);
+        fit_page(Framing::WebSocket, &mut p, Range::Latest);
+        assert_eq!(
+            (p.messages.len(), p.more),
+            (200, false),
+            "WebSocket frames take it all"
+        );
+    }
 }

@@ -5,14 +5,14 @@
 use bytes::BytesMut;
 use gochat_core::model::{Range, StoredMessage, User};
 use gochat_core::protocol::auth::decode_auth;
-use gochat_core::protocol::v2::{
-    Command, decode_command, encode_event, encode_reply, encode_stored, raw, stamp,
-};
 use gochat_core::protocol::push::{
     ChatMessage, OP_PRIVATE, OP_ROOM, Push, Roster, decode_push, encode_count, encode_message,
     encode_roster,
 };
 use gochat_core::protocol::tcp::{FrameError, MAX_PAYLOAD, decode_frame, encode_frame};
+use gochat_core::protocol::v2::{
+    Command, decode_command, encode_event, encode_reply, encode_stored, raw, stamp,
+};
 use gochat_core::protocol::ws::{close_frame, text_frame};
 use proptest::prelude::*;
 

@@ -17,6 +17,7 @@
 
 mod conn;
 mod http;
+pub mod live;
 
 pub use conn::{Connection, Event};
 pub use gochat_core::protocol::push::{ChatMessage, Roster};
@@ -193,6 +194,12 @@ impl Client {
         source: std::net::IpAddr,
     ) -> Result<Connection, ClientError> {
         Connection::websocket(ws, self.session()?, room, Some(source)).await
+    }
+
+    /// Open a self-healing protocol-v2 connection (see [`live`]): reconnects, recovers
+    /// what it missed, hands over every message once, in order.
+    pub async fn live(&self, config: live::LiveConfig) -> Result<live::Live, ClientError> {
+        live::Live::start(self.session()?.to_owned(), config).await
     }
 
     /// Open a raw TCP connection to `tcp` and join `room`.

@@ -16,14 +16,7 @@ use tokio::process::{Child, Command};
 /// Registry lease TTL of the test clusters: a dead instance leaves the registry within it.
 pub const LEASE_TTL_SECS: u64 = 2;
 
-/// A free loopback port (bound, then released: good enough on a test machine).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::free_port;
 
 /// Send `signal` (`KILL`, `STOP`, `CONT`, …) to a process.
 pub fn signal(pid: u32, signal: &str) {

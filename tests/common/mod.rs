@@ -4,6 +4,7 @@
 
 #[cfg(feature = "distributed")]
 pub mod cluster;
+pub mod live;
 pub mod standalone;
 
 use futures::{SinkExt, StreamExt};
@@ -13,6 +14,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+
+/// A loopback port free right now (for servers that must come back on the same one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 pub struct TestServer {
     pub server: Server,

@@ -24,8 +24,8 @@ pub struct Binary {
 }
 
 /// Write a configuration in `dir` — free loopback ports, cheap hashing, data in
-/// `dir/data` — with `extra` lines added to their sections (`("connect", "x = 1")`), and
-/// return its path.
+/// `dir/data` — with `extra` lines added to their sections (`("connect", "x = 1")`; one for
+/// a key already set replaces it), and return its path.
 pub fn write_config(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     let data = format!("data_dir = \"{}\"", dir.join("data").display());
     let mut sections: Vec<(&str, Vec<String>)> = vec![
@@ -49,9 +49,14 @@ pub fn write_config(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
         ),
         ("store", vec![data]),
     ];
+    let key = |line: &str| line.split('=').next().unwrap_or_default().trim().to_owned();
     for (section, line) in extra {
         match sections.iter_mut().find(|(s, _)| s == section) {
-            Some((_, lines)) => lines.push(line.to_string()),
+            Some((_, lines)) => {
+                // A line for a key set above replaces it (fixed ports instead of port 0).
+                lines.retain(|l| key(l) != key(line));
+                lines.push(line.to_string());
+            }
             None => sections.push((section, vec![line.to_string()])),
         }
     }

@@ -87,8 +87,8 @@ pub enum WsFrameError {
     /// An opcode RFC 6455 does not define.
     #[error("unknown opcode {0:#x}")]
     Opcode(u8),
-    /// Client frames must be masked.
-    #[error("unmasked client frame")]
+    /// Client frames must be masked, server frames must not be.
+    #[error("wrong masking: client frames are masked, server frames are not")]
     Unmasked,
     /// A control frame that is fragmented or longer than 125 bytes.
     #[error("malformed control frame")]
@@ -100,10 +100,27 @@ pub enum WsFrameError {
 
 /// Take one whole client frame off the front of `buf`: `Ok(None)` when more bytes are
 /// needed; an error as soon as the header shows the frame is invalid or over `max_payload`
-/// (before its payload is read).
+/// (before its payload is read). Client frames must be masked.
 pub fn decode_client_frame(
     buf: &mut BytesMut,
     max_payload: usize,
+) -> Result<Option<ClientFrame>, WsFrameError> {
+    decode_frame(buf, max_payload, true)
+}
+
+/// Take one whole server frame (unmasked) off the front of `buf`, for clients; like
+/// [`decode_client_frame`] otherwise.
+pub fn decode_server_frame(
+    buf: &mut BytesMut,
+    max_payload: usize,
+) -> Result<Option<ClientFrame>, WsFrameError> {
+    decode_frame(buf, max_payload, false)
+}
+
+fn decode_frame(
+    buf: &mut BytesMut,
+    max_payload: usize,
+    masked: bool,
 ) -> Result<Option<ClientFrame>, WsFrameError> {
     if buf.len() < 2 {
         return Ok(None);
@@ -116,7 +133,7 @@ pub fn decode_client_frame(
     if !matches!(op, 0x0..=0x2 | 0x8..=0xA) {
         return Err(WsFrameError::Opcode(op));
     }
-    if b1 & 0x80 == 0 {
+    if (b1 & 0x80 != 0) != masked {
         return Err(WsFrameError::Unmasked);
     }
     let (len, header) = match b1 & 0x7F {
@@ -135,21 +152,20 @@ pub fn decode_client_frame(
     if len > max_payload as u64 {
         return Err(WsFrameError::TooBig(len));
     }
-    let total = header + 4 + len as usize;
+    let mask_len = if masked { 4 } else { 0 };
+    let total = header + mask_len + len as usize;
     if buf.len() < total {
         buf.reserve(total - buf.len());
         return Ok(None);
     }
-    let mask = [
-        buf[header],
-        buf[header + 1],
-        buf[header + 2],
-        buf[header + 3],
-    ];
-    buf.advance(header + 4);
+    let mut mask = [0u8; 4];
+    mask[..mask_len].copy_from_slice(&buf[header..header + mask_len]);
+    buf.advance(header + mask_len);
     let mut payload = buf.split_to(len as usize);
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[i % 4];
+    if masked {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
     }
     Ok(Some(ClientFrame {
         fin,
@@ -232,6 +248,22 @@ mod tests {
             assert_eq!(&f.payload[..], &payload[..]);
             assert!(buf.is_empty());
         }
+    }
+
+    #[test]
+    fn server_frames_decode_unmasked() {
+        let mut b = BytesMut::from(&text_frame(&[7u8; 300])[..]);
+        b.extend_from_slice(&ping_frame());
+        let f = decode_server_frame(&mut b, 1 << 20).unwrap().unwrap();
+        assert_eq!((f.opcode, f.payload.len()), (opcode::TEXT, 300));
+        let p = decode_server_frame(&mut b, 1 << 20).unwrap().unwrap();
+        assert_eq!(p.opcode, opcode::PING);
+        assert!(b.is_empty());
+        let mut masked = BytesMut::from(&encode_client_frame(opcode::TEXT, b"x", [1; 4])[..]);
+        assert_eq!(
+            decode_server_frame(&mut masked, 512),
+            Err(WsFrameError::Unmasked)
+        );
     }
 
     #[test]
