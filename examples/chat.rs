@@ -1,5 +1,6 @@
-//! A terminal chat client on `gochat::client`. Two terminals can chat with each other and
-//! with people in the browser page.
+//! A terminal chat client on `gochat::client::live`: it reconnects by itself, shows what it
+//! missed while away, and never shows a message twice. Two terminals can chat with each
+//! other and with people in the browser page.
 //!
 //! Run a server (`cargo run --release`), then in two terminals:
 //!
@@ -8,15 +9,20 @@
 //! cargo run --example chat -- --user test --password 111111 --tcp 127.0.0.1:7001
 //! ```
 //!
-//! Type a line to post it to the room; `/to NAME text` sends a private message to someone in
-//! the room; `/who` lists the room; `/quit` (or end of input) leaves.
+//! Type a line to post it to the current room. `/join N` joins room N (and makes it current),
+//! `/leave N` leaves it, `/room N` switches, `/history` shows the current room's last
+//! messages (`/history dm` the private ones), `/to NAME text` sends a private message to
+//! someone in the room, `/who` lists the room, `/quit` (or end of input) leaves.
+//!
+//! What others wrote is printed with control characters and bidirectional overrides taken
+//! out: a message cannot move the cursor, clear the screen or reverse the line.
 
 use clap::Parser;
-use gochat::client::{Client, Event};
+use gochat::client::Client;
+use gochat::client::live::{Endpoint, Live, LiveConfig, LiveEvent, Message, Range, Transport};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
 
 /// Chat from a terminal.
 #[derive(Parser)]
@@ -39,9 +45,81 @@ struct Args {
     /// Create the account first.
     #[arg(long)]
     register: bool,
-    /// Room to join.
+    /// Room to start in.
     #[arg(long, default_value_t = 1)]
     room: i64,
+}
+
+/// `s` safe to print on a terminal: control characters (escape sequences start with one)
+/// and bidirectional overrides become U+FFFD.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn show(m: &Message) {
+    let seq = m.seq.map(|s| format!("#{s} ")).unwrap_or_default();
+    match &m.to {
+        Some(to) => println!(
+            "[private] {seq}{} → {}: {}",
+            clean(&m.from.name),
+            clean(&to.name),
+            clean(&m.text)
+        ),
+        None => println!(
+            "[room {}] {seq}{}: {}",
+            m.room_id,
+            clean(&m.from.name),
+            clean(&m.text)
+        ),
+    }
+}
+
+/// What a typed line asks for.
+enum Line<'a> {
+    Quit,
+    Who,
+    Join(i64),
+    Leave(i64),
+    Switch(i64),
+    History { private: bool },
+    To(&'a str, &'a str),
+    Post(&'a str),
+    Usage(&'static str),
+}
+
+fn parse(line: &str) -> Line<'_> {
+    let room = |arg: &str, usage| match arg.trim().parse::<i64>() {
+        Ok(r) if r > 0 => Ok(r),
+        _ => Err(Line::Usage(usage)),
+    };
+    let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+    match cmd {
+        "/quit" => Line::Quit,
+        "/who" => Line::Who,
+        "/join" => room(arg, "usage: /join ROOM").map_or_else(|u| u, Line::Join),
+        "/leave" => room(arg, "usage: /leave ROOM").map_or_else(|u| u, Line::Leave),
+        "/room" => room(arg, "usage: /room ROOM").map_or_else(|u| u, Line::Switch),
+        "/history" => Line::History {
+            private: arg.trim() == "dm",
+        },
+        "/to" => match arg.split_once(' ') {
+            Some((name, text)) if !text.trim().is_empty() => Line::To(name, text),
+            _ => Line::Usage("usage: /to NAME text"),
+        },
+        c if c.starts_with('/') => Line::Usage(
+            "commands: /join N, /leave N, /room N, /history [dm], /to NAME text, /who, /quit",
+        ),
+        _ => Line::Post(line),
+    }
 }
 
 #[tokio::main]
@@ -53,29 +131,24 @@ async fn main() -> anyhow::Result<()> {
     } else {
         client.login(&a.user, &a.password).await?
     };
-    let mut conn = match a.tcp {
-        Some(tcp) => client.connect_tcp(tcp, a.room).await?,
-        None => client.connect_ws(a.ws, a.room).await?,
+    let endpoint = match a.tcp {
+        Some(addr) => Endpoint {
+            addr,
+            transport: Transport::Tcp,
+        },
+        None => Endpoint {
+            addr: a.ws,
+            transport: Transport::WebSocket,
+        },
     };
+    let mut live = client.live(LiveConfig::new(endpoint, a.room)).await?;
+    let mut room = a.room;
     println!(
-        "signed in as {} (id {}) in room {}; /to NAME text, /who, /quit",
-        me.name, me.id, a.room
+        "signed in as {} (id {}) in room {room}; /join N, /leave N, /room N, /history, /to NAME text, /who, /quit",
+        clean(&me.name),
+        me.id
     );
-
-    // The connection gets a task of its own (reading it is not cancel-safe).
-    let (tx, mut events) = mpsc::channel(256);
-    let reader = tokio::spawn(async move {
-        loop {
-            let e = conn.next_event().await;
-            let closed = matches!(e, Ok(Event::Closed { .. }) | Err(_));
-            if tx.send(e).await.is_err() || closed {
-                return;
-            }
-        }
-    });
-    // Let the room know we are here, and learn who else is.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    client.request_roster(a.room).await?;
+    client.request_roster(room).await?;
 
     let mut roster: BTreeMap<String, i64> = BTreeMap::new(); // name → id
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -83,48 +156,122 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             line = lines.next_line() => {
                 let Some(line) = line? else { break };
-                let line = line.trim();
-                if line == "/quit" {
+                if !run(parse(line.trim()), &live, &client, &mut room, &roster).await {
                     break;
-                } else if line == "/who" {
-                    client.request_roster(a.room).await?;
-                } else if let Some(rest) = line.strip_prefix("/to ") {
-                    let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                    match roster.get(name) {
-                        Some(id) if !text.is_empty() => {
-                            if let Err(e) = client.send_private(*id, a.room, text).await {
-                                println!("not sent: {e}");
-                            }
-                        }
-                        Some(_) => println!("usage: /to NAME text"),
-                        None => println!("{name} is not in the room (/who lists it)"),
-                    }
-                } else if !line.is_empty()
-                    && let Err(e) = client.send_room(a.room, line).await
-                {
-                    println!("not sent: {e}");
                 }
             }
-            event = events.recv() => match event {
-                Some(Ok(Event::Room(m))) => println!("[room {}] {}: {}", m.room_id, m.from_user_name, m.msg),
-                Some(Ok(Event::Private(m))) => println!("[private] {} → you: {}", m.from_user_name, m.msg),
-                Some(Ok(Event::Count(n))) => println!("[online] {n}"),
-                Some(Ok(Event::Roster { users, .. })) => {
+            event = live.next_event() => match event {
+                Some(LiveEvent::Message(m)) => show(&m),
+                Some(LiveEvent::Roster { room_id, users }) if room_id == room => {
                     roster = users.iter().filter_map(|(id, name)| Some((name.clone(), id.parse().ok()?))).collect();
-                    println!("[in the room] {}", roster.keys().cloned().collect::<Vec<_>>().join(", "));
+                    let names: Vec<String> = roster.keys().map(|n| clean(n)).collect();
+                    println!("[in room {room}] {}", names.join(", "));
                 }
-                Some(Ok(Event::Closed { code, reason })) => {
-                    println!("[closed] {} {reason}", code.map(|c| c.to_string()).unwrap_or_default());
+                Some(LiveEvent::Joined { room_id, user }) => println!("[room {room_id}] {} joined", clean(&user.name)),
+                Some(LiveEvent::Left { room_id, user }) => println!("[room {room_id}] {} left", clean(&user.name)),
+                Some(LiveEvent::Reconnecting { after, reason, .. }) => println!("[reconnecting in {after:.1?}: {}]", clean(&reason)),
+                Some(LiveEvent::Connected { reconnected: true, .. }) => println!("[reconnected]"),
+                Some(LiveEvent::Recovered { messages }) if messages > 0 => println!("[recovered {messages} missed message(s)]"),
+                Some(LiveEvent::HistoryReset { room_id }) => println!("[the server's history of {room_id} was reset]"),
+                Some(LiveEvent::Closed { reason, .. }) => {
+                    println!("[closed] {}", clean(&reason));
                     break;
                 }
-                Some(Err(e)) => {
-                    println!("[error] {e}");
-                    break;
-                }
+                Some(_) => {}
                 None => break,
             }
         }
     }
-    reader.abort();
+    live.close().await;
     Ok(())
+}
+
+/// Carry out one typed line; `false` to quit.
+async fn run(
+    line: Line<'_>,
+    live: &Live,
+    client: &Client,
+    room: &mut i64,
+    roster: &BTreeMap<String, i64>,
+) -> bool {
+    let outcome = match line {
+        Line::Quit => return false,
+        Line::Usage(u) => {
+            println!("{u}");
+            Ok(())
+        }
+        Line::Who => client.request_roster(*room).await,
+        Line::Join(r) => {
+            let joined = live.join(r).await;
+            if joined.is_ok() {
+                *room = r;
+                println!("[now in room {r}]");
+                let _ = client.request_roster(r).await;
+            }
+            joined
+        }
+        Line::Leave(r) => live.leave(r).await,
+        Line::Switch(r) => {
+            *room = r;
+            println!("[posting to room {r}]");
+            Ok(())
+        }
+        Line::History { private } => {
+            let of = if private { 0 } else { *room };
+            live.history(of, Range::Latest, Some(20)).await.map(|page| {
+                for m in &page.messages {
+                    show(m);
+                }
+                if page.more {
+                    println!("[older messages not shown]");
+                }
+            })
+        }
+        Line::To(name, text) => match roster.get(name) {
+            Some(id) => live.send_private(*id, *room, text).await.map(drop),
+            None => {
+                println!("{} is not in the room (/who lists it)", clean(name));
+                Ok(())
+            }
+        },
+        Line::Post("") => Ok(()),
+        Line::Post(text) => live.post(*room, text).await.map(drop),
+    };
+    if let Err(e) = outcome {
+        println!("[not done: {e}]");
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_overrides_cannot_reach_the_terminal() {
+        assert_eq!(
+            clean("hi\u{1b}[2Jthere\r\n"),
+            "hi\u{FFFD}[2Jthere\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(clean("abc\u{202E}fed"), "abc\u{FFFD}fed");
+        assert_eq!(clean("héllo 世界"), "héllo 世界");
+    }
+
+    #[test]
+    fn commands_parse_and_bad_ones_say_how() {
+        assert!(matches!(parse("/join 5"), Line::Join(5)));
+        assert!(matches!(parse("/join x"), Line::Usage(_)));
+        assert!(matches!(parse("/leave 0"), Line::Usage(_)));
+        assert!(matches!(
+            parse("/history dm"),
+            Line::History { private: true }
+        ));
+        assert!(matches!(
+            parse("/to bob hi there"),
+            Line::To("bob", "hi there")
+        ));
+        assert!(matches!(parse("/to bob"), Line::Usage(_)));
+        assert!(matches!(parse("/nope"), Line::Usage(_)));
+        assert!(matches!(parse("hello"), Line::Post("hello")));
+    }
 }

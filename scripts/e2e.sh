@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the standalone `gochat` on free loopback ports with a throwaway data directory, drive
-# its web page in headless Chromium (e2e/chat.test.mjs), then stop it with SIGTERM and check
+# its web page in headless Chromium (e2e/*.test.mjs), then stop it with SIGTERM and check
 # that it shut down cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,23 +9,36 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --bin gochat
 
 data=$(mktemp -d)
-log="$data/gochat.log"
-target/debug/gochat --data-dir "$data" --api-addr 127.0.0.1:0 --ws-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 --no-site >"$log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
 
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'http://[0-9.:]*/' "$log" | head -n1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "gochat exited early"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { cat "$log"; echo "gochat printed no address"; exit 1; }
-echo "gochat at $url"
+start() { # extra gochat arguments; sets pid and url
+  log="$data/gochat-$RANDOM.log"
+  target/debug/gochat --data-dir "$data/$RANDOM" --api-addr 127.0.0.1:0 --ws-addr 127.0.0.1:0 \
+    --tcp-addr 127.0.0.1:0 --no-site "$@" >"$log" 2>&1 &
+  pid=$!
+  url=""
+  for _ in $(seq 100); do
+    url=$(grep -o 'http://[0-9.:]*/' "$log" | head -n1 || true)
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "gochat exited early"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$url" ] || { cat "$log"; echo "gochat printed no address"; exit 1; }
+  echo "gochat at $url"
+}
 
-GOCHAT_URL="$url" GOCHAT_SCREENSHOTS=target/e2e node --test e2e/
+# The page against a server with history off (gochat's behaviour): live messages only.
+printf '[history]\nenabled = false\n' >"$data/no-history.toml"
+start --config "$data/no-history.toml"
+GOCHAT_URL="$url" GOCHAT_SCREENSHOTS=target/e2e-no-history node --test e2e/chat.test.mjs
+kill "$pid"; wait "$pid" || true
+
+start
+# chat and history against this server; recovery starts (and kills) servers of its own.
+GOCHAT_URL="$url" GOCHAT_BIN=target/debug/gochat GOCHAT_SCREENSHOTS=target/e2e \
+  node --test e2e/chat.test.mjs e2e/history.test.mjs e2e/recovery.test.mjs
 
 kill -TERM "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

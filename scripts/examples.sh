@@ -28,11 +28,15 @@ target/debug/examples/chat --api "127.0.0.1:$api" --ws "127.0.0.1:$ws" --user de
 pids+=($!)
 exec 3>"$work/a.in" # keep demo's stdin open
 wait_for "$work/a.out" "signed in as demo"
-{ sleep 1; echo "hello from a terminal"; echo "/to demo psst"; sleep 1; echo "/quit"; } |
+{ sleep 1; echo "hello from a terminal"; echo "/to demo psst"; echo "/join 7"; echo "in room seven";
+  echo "/history"; sleep 1; echo "/quit"; } |
   target/debug/examples/chat --api "127.0.0.1:$api" --tcp "127.0.0.1:$tcp" --user test --password 111111 >"$work/b.out" 2>&1
-wait_for "$work/a.out" "\[room 1\] test: hello from a terminal"
-wait_for "$work/a.out" "\[private\] test → you: psst"
-wait_for "$work/b.out" "\[room 1\] test: hello from a terminal"
+wait_for "$work/a.out" "\[room 1\] #[0-9]* test: hello from a terminal"
+wait_for "$work/a.out" "\[private\] #[0-9]* test → demo: psst"
+wait_for "$work/b.out" "\[room 1\] #[0-9]* test: hello from a terminal"
+wait_for "$work/b.out" "\[now in room 7\]"
+# Shown once as posted, once more by /history.
+[ "$(grep -c '\[room 7\] #1 test: in room seven' "$work/b.out")" = 2 ] || { cat "$work/b.out"; exit 1; }
 echo "hi test" >&3
 echo "/quit" >&3
 exec 3>&-

@@ -22,6 +22,10 @@
 mod budget;
 #[cfg(feature = "client")]
 pub mod client;
+// docs/client-guide.md, here so that its example is compiled with the doctests.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../docs/client-guide.md")]
+pub mod client_guide {}
 #[cfg(feature = "distributed")]
 mod cluster;
 mod layer;
