@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOCHAT_CLUSTER_DIR GOCHAT_CLUSTER_PROFILE=debug
 GOCHAT_CLUSTER_DIR=$(mktemp -d)
-trap 'scripts/cluster.sh down >/dev/null; rm -rf "$GOCHAT_CLUSTER_DIR"' EXIT
+trap 'scripts/cluster.sh down >/dev/null || true; rm -rf "$GOCHAT_CLUSTER_DIR"' EXIT
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 scripts/cluster.sh up
 url=$(awk '/^page:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")

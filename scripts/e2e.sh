@@ -10,7 +10,7 @@ cargo build --quiet --bin gochat
 
 data=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$data"; }
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$data"; }
 trap cleanup EXIT
 
 start() { # extra gochat arguments; sets pid and url
