@@ -12,22 +12,28 @@ impl ServerBuilder {
     /// Swap every shared backend for its distributed one, as `config.cluster` describes
     /// (call after [`config`](Self::config)): layers in other processes then see the same
     /// queue, sessions and registry, and are reached over TCP.
-    pub async fn distributed(self) -> Result<Self, Error> {
+    /// Only what the chosen [`layers`](Self::layers) use is connected (so call `layers`
+    /// first): the queue and sessions for logic and task, the registry for all.
+    pub async fn distributed(mut self) -> Result<Self, Error> {
         let c = self.config.cluster.clone();
-        let queue = RedisQueue::connect(RedisQueueConfig {
-            url: c.redis_url.clone(),
-            stream: format!("{}deliveries", c.redis_prefix),
-            group: "task".into(),
-            capacity: self.config.queue.capacity,
-            claim_idle: self.config.queue.claim_idle(),
-            ..RedisQueueConfig::default()
-        })
-        .await?;
-        let sessions = RedisSessions::connect(RedisSessionsConfig {
-            url: c.redis_url.clone(),
-            prefix: c.redis_prefix.clone(),
-        })
-        .await?;
+        let (logic, task) = (self.layers.logic, self.layers.task);
+        if logic || task {
+            let queue = RedisQueue::connect(RedisQueueConfig {
+                url: c.redis_url.clone(),
+                stream: format!("{}deliveries", c.redis_prefix),
+                group: "task".into(),
+                capacity: self.config.queue.capacity,
+                claim_idle: self.config.queue.claim_idle(),
+                ..RedisQueueConfig::default()
+            })
+            .await?;
+            let sessions = RedisSessions::connect(RedisSessionsConfig {
+                url: c.redis_url.clone(),
+                prefix: c.redis_prefix.clone(),
+            })
+            .await?;
+            self = self.queue(Arc::new(queue)).sessions(Arc::new(sessions));
+        }
         let registry = EtcdRegistry::connect(EtcdRegistryConfig {
             endpoints: c.etcd_endpoints.clone(),
             prefix: c.etcd_prefix.clone(),
@@ -35,8 +41,6 @@ impl ServerBuilder {
         })
         .await?;
         Ok(self
-            .queue(Arc::new(queue))
-            .sessions(Arc::new(sessions))
             .registry(Arc::new(registry))
             .transport(Arc::new(TcpTransport::new(c.advertise_host))))
     }

@@ -28,6 +28,9 @@ pub mod client;
 pub mod client_guide {}
 #[cfg(feature = "distributed")]
 mod cluster;
+/// Importing users from other systems.
+#[cfg(feature = "sqlite")]
+pub mod import;
 mod layer;
 mod server;
 
@@ -38,7 +41,7 @@ pub use gochat_core::Config;
 pub use gochat_logic as logic;
 pub use gochat_task as task;
 pub use layer::Layers;
-pub use server::{Error, Server, ServerBuilder};
+pub use server::{Error, Server, ServerBuilder, open_store};
 
 /// The README's code blocks, compiled as doc tests so the quick start cannot rot.
 #[cfg(doctest)]

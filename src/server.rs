@@ -7,6 +7,7 @@ use crate::layer::connect::ConnectHandle;
 use crate::layer::logic::{LogicBackends, LogicHandle};
 use crate::layer::task::TaskHandle;
 use gochat_connect::Connect;
+use gochat_core::config::{StoreBackend, StoreConfig};
 use gochat_core::{
     Config, LocalTransport, MemoryQueue, MemoryRegistry, MemorySessions, Peers, Queue, Registry,
     Sessions, Store, Transport,
@@ -39,10 +40,34 @@ pub enum Error {
     /// A connect server found no logic instance to register with.
     #[error("no logic instance answered within {0:?}")]
     NoLogic(Duration),
-    /// The logic layer runs here but no store was given and the embedded one is compiled
-    /// out (the `sqlite` feature is off).
-    #[error("the logic layer needs a store: enable the `sqlite` feature or call .store(…)")]
-    NoStore,
+    /// The logic layer runs here but no store was given and the configured backend is
+    /// compiled out (its feature is off).
+    #[error(
+        "store.backend = {0:?} is compiled out of this build: enable the `{0}` feature or call .store(…)"
+    )]
+    NoStore(&'static str),
+}
+
+/// The store `config` names (`store.backend`), opened and migrated: what a logic layer
+/// would use, for tools such as the import.
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, Error> {
+    match config.backend {
+        #[cfg(feature = "sqlite")]
+        StoreBackend::Sqlite => Ok(Arc::new(gochat_core::SqliteStore::open(
+            &config.sqlite_path(),
+        )?)),
+        #[cfg(feature = "postgres")]
+        StoreBackend::Postgres => Ok(Arc::new(gochat_core::PostgresStore::connect(config).await?)),
+        #[allow(unreachable_patterns)]
+        other => Err(Error::NoStore(backend_feature(other))),
+    }
+}
+
+fn backend_feature(b: StoreBackend) -> &'static str {
+    match b {
+        StoreBackend::Sqlite => "sqlite",
+        StoreBackend::Postgres => "postgres",
+    }
 }
 
 /// Configures and starts a [`Server`]. Every backend defaults to the embedded one; a
@@ -136,17 +161,43 @@ impl ServerBuilder {
                 .unwrap_or_else(|| Arc::new(MemorySessions::new()));
             return Ok((store, sessions));
         }
-        #[cfg(feature = "sqlite")]
-        {
-            let store = gochat_core::SqliteStore::open(&self.config.store.sqlite_path())?;
-            let sessions: Arc<dyn Sessions> = match self.sessions.take() {
-                Some(s) => s,
-                None => Arc::new(gochat_core::sessions::SqliteSessions::open(store.clone()).await?),
-            };
-            Ok((Arc::new(store), sessions))
+        match self.config.store.backend {
+            StoreBackend::Postgres => self.open_postgres().await,
+            StoreBackend::Sqlite => self.open_sqlite().await,
         }
-        #[cfg(not(feature = "sqlite"))]
-        Err(Error::NoStore)
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn open_sqlite(&mut self) -> Result<(Arc<dyn Store>, Arc<dyn Sessions>), Error> {
+        let store = gochat_core::SqliteStore::open(&self.config.store.sqlite_path())?;
+        let sessions: Arc<dyn Sessions> = match self.sessions.take() {
+            Some(s) => s,
+            None => Arc::new(gochat_core::sessions::SqliteSessions::open(store.clone()).await?),
+        };
+        Ok((Arc::new(store), sessions))
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn open_sqlite(&mut self) -> Result<(Arc<dyn Store>, Arc<dyn Sessions>), Error> {
+        Err(Error::NoStore("sqlite"))
+    }
+
+    /// PostgreSQL holds users and history; sessions are the cluster's (Redis), or — in one
+    /// process — in memory (a restart logs everyone out).
+    #[cfg(feature = "postgres")]
+    async fn open_postgres(&mut self) -> Result<(Arc<dyn Store>, Arc<dyn Sessions>), Error> {
+        let store = gochat_core::PostgresStore::connect(&self.config.store).await?;
+        tracing::info!(at = store.address(), "store: PostgreSQL");
+        let sessions = self
+            .sessions
+            .take()
+            .unwrap_or_else(|| Arc::new(MemorySessions::new()));
+        Ok((Arc::new(store), sessions))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn open_postgres(&mut self) -> Result<(Arc<dyn Store>, Arc<dyn Sessions>), Error> {
+        Err(Error::NoStore("postgres"))
     }
 
     /// Open the backends, bind every listener of the chosen layers and start serving.

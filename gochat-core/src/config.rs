@@ -66,6 +66,18 @@ impl Config {
                 c.idle_timeout_secs, c.ping_interval_secs
             )));
         }
+        let st = &self.store;
+        if st.pool_size == 0 || st.timeout_secs == 0 {
+            return Err(invalid(
+                "store.pool_size and store.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if !valid_schema_name(&st.postgres_schema) {
+            return Err(invalid(format!(
+                "store.postgres_schema {:?} must be 1 to 63 of a-z, 0-9 and _, not starting with a digit",
+                st.postgres_schema
+            )));
+        }
         let h = &self.history;
         if h.page_limit == 0 || h.default_page == 0 || h.default_page > h.page_limit {
             return Err(invalid(format!(
@@ -439,18 +451,54 @@ impl HistoryConfig {
     }
 }
 
+/// Which [`Store`](crate::store::Store) a process opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// `SqliteStore`: one file in `store.data_dir` (standalone, or one host).
+    Sqlite,
+    /// `PostgresStore` at `store.postgres_url` (a cluster across hosts).
+    Postgres,
+}
+
+/// Whether `name` is a PostgreSQL identifier that needs no quoting (and so cannot inject).
+pub fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && name.len() <= 63
+}
+
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Directory holding `gochat.db`. Default `./data`.
+    /// `"sqlite"` (default) or `"postgres"`.
+    pub backend: StoreBackend,
+    /// Directory holding `gochat.db` (SQLite). Default `./data`.
     pub data_dir: PathBuf,
+    /// PostgreSQL connection URL (`postgres://user:password@host:port/database`, or
+    /// key=value form). Default `postgres://postgres@127.0.0.1:5432/postgres`.
+    pub postgres_url: String,
+    /// The PostgreSQL schema (namespace) gochat's tables live in, created if missing.
+    /// Default `gochat`.
+    pub postgres_schema: String,
+    /// Connections in the pool of each process. Default 16.
+    pub pool_size: usize,
+    /// Longest wait for a connection or a statement before a call fails with "store
+    /// unavailable". Default 5.
+    pub timeout_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
             data_dir: PathBuf::from("data"),
+            postgres_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            postgres_schema: "gochat".into(),
+            pool_size: 16,
+            timeout_secs: 5,
         }
     }
 }

@@ -72,6 +72,26 @@ pub enum Error {
     /// The queue stayed full for longer than a publish may wait.
     #[error("queue full")]
     QueueFull,
+    /// PostgreSQL failed (the statement, or the connection).
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool (the server is down, or every
+    /// connection is busy); says where and why.
+    #[cfg(feature = "postgres")]
+    #[error("postgres at {at}: {why}")]
+    PostgresPool {
+        /// The server tried (host:port/database).
+        at: String,
+        /// Why.
+        why: String,
+    },
+    /// A backend did not answer in time.
+    #[error("{0} did not answer in time")]
+    Timeout(&'static str),
+    /// The backend does not do this.
+    #[error("not supported by this backend: {0}")]
+    Unsupported(&'static str),
     /// A blocking task panicked or was cancelled.
     #[error("background task")]
     Join(#[from] tokio::task::JoinError),

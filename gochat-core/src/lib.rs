@@ -43,6 +43,8 @@ pub use error::{Error, Result};
 pub use queue::{MemoryQueue, Queue};
 pub use registry::{MemoryRegistry, Registry};
 pub use sessions::{MemorySessions, Sessions};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::Store;

@@ -10,9 +10,8 @@ use gochat::Layers;
 #[path = "shared/cli.rs"]
 mod cli;
 
-use cli::{ClusterArgs, CommonArgs};
+use cli::{ClusterArgs, CommonArgs, StoreArgs};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Run a gochat logic instance.
 #[derive(Parser)]
@@ -31,9 +30,8 @@ struct Args {
     /// RPC listen address (`[logic] rpc_addr`).
     #[arg(long)]
     rpc_addr: Option<SocketAddr>,
-    /// Directory for the SQLite user store (`[store] data_dir`).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[tokio::main]
@@ -49,9 +47,7 @@ async fn main() -> anyhow::Result<()> {
         if let Some(v) = a.rpc_addr {
             c.logic.rpc_addr = v;
         }
-        if let Some(v) = a.data_dir {
-            c.store.data_dir = v;
-        }
+        a.store.apply(c);
     })
     .await
 }

@@ -11,7 +11,7 @@ use gochat::Server;
 #[path = "shared/cli.rs"]
 mod cli;
 
-use cli::CommonArgs;
+use cli::{CommonArgs, StoreArgs};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,11 +19,12 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     common: CommonArgs,
-    /// Directory for the SQLite database.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// REST API and web page address.
     #[arg(long)]
     api_addr: Option<SocketAddr>,
@@ -47,13 +48,30 @@ struct Args {
     no_demo_users: bool,
 }
 
+/// What else the binary does besides serving.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copy the users of a Go gochat database (its SQLite file, table `user`) into the
+    /// configured store, keeping ids and names; they log in with their old passwords, which
+    /// are rehashed with argon2id on first login. Users already present are left alone.
+    ImportGochatSqlite {
+        /// gochat's database file (gochat.sqlite3).
+        file: PathBuf,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cli::init_tracing();
     let args = Args::parse();
     let mut c = args.common.load()?;
-    if let Some(d) = &args.data_dir {
-        c.store.data_dir = d.clone();
+    args.store.apply(&mut c);
+    if let Some(Command::ImportGochatSqlite { file }) = &args.command {
+        c.validate()?;
+        let store = gochat::open_store(&c.store).await?;
+        let report = gochat::import::gochat_sqlite(file, store.as_ref()).await?;
+        println!("{report}");
+        return Ok(());
     }
     if let Some(a) = args.api_addr {
         c.api.addr = a;

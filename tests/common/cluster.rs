@@ -192,6 +192,8 @@ pub struct Proc {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The PostgreSQL schema holding this cluster's users and history (dropped after).
+    pub schema: String,
     pub etcd_prefix: String,
     pub redis_prefix: String,
     pub procs: BTreeMap<String, Proc>,
@@ -206,6 +208,13 @@ impl Cluster {
         let etcd_prefix = format!("gochat-test/{name}/");
         let redis_prefix = format!("gochat-test:{name}:");
         let config = dir.path().join("cluster.toml");
+        // Shared by the logic instances, nothing else: every test gets its own schema.
+        let schema = format!(
+            "gochat_it_{}_{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                .to_lowercase(),
+            std::process::id()
+        );
         std::fs::write(
             &config,
             format!(
@@ -234,10 +243,15 @@ addr = "127.0.0.1:0"
 site = false
 
 [store]
+backend = "postgres"
+postgres_url = "{postgres}"
+postgres_schema = "{schema}"
+pool_size = 8
 data_dir = "{data}"
 {extra}"#,
                 redis = services.redis_url(),
                 etcd = services.etcd_url(),
+                postgres = postgres_url(),
                 data = dir.path().join("data").display(),
             ),
         )
@@ -245,6 +259,7 @@ data_dir = "{data}"
         Self {
             dir,
             config,
+            schema,
             etcd_prefix,
             redis_prefix,
             procs: BTreeMap::new(),
@@ -390,7 +405,29 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
         }
+        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
     }
+}
+
+/// The PostgreSQL the clusters use: `GOCHAT_TEST_POSTGRES`, default the `test` database on
+/// 127.0.0.1:5432 (scripts/test.sh starts one when none answers).
+pub fn postgres_url() -> String {
+    std::env::var("GOCHAT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Run one SQL command with `psql`, returning its unaligned output.
+pub fn psql(sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([&postgres_url(), "-XAtqc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 async fn spawn(bin: &'static str, args: &[String], log: &Path) -> Proc {

@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-/// Run every store check against fresh stores from `make`.
-pub async fn run_all<S: Store>(make: impl Fn() -> S) {
-    create_and_find(make()).await;
-    names_are_unique(make()).await;
-    password_hash_updates(make()).await;
-    seqs_are_dense_per_log(make()).await;
-    private_messages_go_to_both_inboxes(make()).await;
-    paging(make()).await;
-    client_ids_make_posts_idempotent(make()).await;
-    concurrent_writers_get_unique_dense_seqs(Arc::new(make())).await;
-    retention(make()).await;
+/// Run every store check, each against a fresh (empty) store from `make`.
+pub async fn run_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
+    create_and_find(make().await).await;
+    names_are_unique(make().await).await;
+    password_hash_updates(make().await).await;
+    imported_users_keep_their_ids(make().await).await;
+    seqs_are_dense_per_log(make().await).await;
+    private_messages_go_to_both_inboxes(make().await).await;
+    paging(make().await).await;
+    client_ids_make_posts_idempotent(make().await).await;
+    concurrent_writers_get_unique_dense_seqs(Arc::new(make().await)).await;
+    retention(make().await).await;
 }
 
 async fn create_and_find<S: Store>(s: S) {
@@ -55,6 +56,27 @@ async fn password_hash_updates<S: Store>(s: S) {
         "new"
     );
     assert!(!s.set_password_hash(a.id + 999, "x").await.unwrap());
+}
+
+async fn imported_users_keep_their_ids<S: Store>(s: S) {
+    s.import_user(41, "old-one", "sha1-hex").await.unwrap();
+    s.import_user(7, "old-two", "h").await.unwrap();
+    let rec = s.user_by_name("old-one").await.unwrap().unwrap();
+    assert_eq!((rec.id, rec.password_hash.as_str()), (41, "sha1-hex"));
+    assert!(matches!(
+        s.import_user(41, "other", "h").await,
+        Err(Error::NameTaken)
+    ));
+    assert!(matches!(
+        s.import_user(50, "old-two", "h").await,
+        Err(Error::NameTaken)
+    ));
+    let new = s.create_user("registered-later", "h").await.unwrap();
+    assert!(
+        new.id > 41,
+        "a new id {} collides with imported ones",
+        new.id
+    );
 }
 
 /// Message ids unique across every call of every suite.

@@ -26,6 +26,18 @@ mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+#[cfg(feature = "sqlite")]
+mod gochat_import;
+
+#[cfg(feature = "sqlite")]
+pub use gochat_import::{GochatUser, read_gochat_users};
+
+#[cfg(feature = "postgres")]
+mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
+
 use crate::Result;
 use crate::model::{Log, NewMessage, Page, Range, Stored, User, UserId, UserRecord};
 use async_trait::async_trait;
@@ -59,6 +71,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replace a user's password hash (used to upgrade legacy hashes). Returns whether the
     /// user exists.
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool>;
+
+    /// Insert a user with a given id (importing another system's users); fails with
+    /// `NameTaken` if the name or the id exists. Later `create_user` ids stay above it.
+    async fn import_user(&self, id: UserId, name: &str, password_hash: &str) -> Result<()> {
+        let _ = (id, name, password_hash);
+        Err(crate::Error::Unsupported("importing users with their ids"))
+    }
 
     /// Store a message in its log(s), assigning its seq(s).
     async fn append(&self, message: NewMessage, dedup_window: Duration) -> Result<Stored>;

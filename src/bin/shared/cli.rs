@@ -25,6 +25,40 @@ pub struct CommonArgs {
     pub print_config: bool,
 }
 
+/// Where users and history are kept: flags of the binaries that run the logic layer.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Store backend, `sqlite` or `postgres` (`[store] backend`).
+    #[arg(long, value_parser = ["sqlite", "postgres"])]
+    pub store: Option<String>,
+    /// PostgreSQL URL, e.g. postgres://gochat:secret@db:5432/gochat (`[store] postgres_url`);
+    /// implies `--store postgres`.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
+    /// Directory for the SQLite database (`[store] data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Apply the flags to `config`.
+    pub fn apply(&self, config: &mut Config) {
+        use gochat::core::config::StoreBackend;
+        if let Some(u) = &self.postgres_url {
+            config.store.postgres_url = u.clone();
+            config.store.backend = StoreBackend::Postgres;
+        }
+        match self.store.as_deref() {
+            Some("postgres") => config.store.backend = StoreBackend::Postgres,
+            Some(_) => config.store.backend = StoreBackend::Sqlite,
+            None => {}
+        }
+        if let Some(d) = &self.data_dir {
+            config.store.data_dir = d.clone();
+        }
+    }
+}
+
 /// Flags of the distributed layer binaries.
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {

@@ -255,6 +255,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn import_user(&self, id: UserId, name: &str, password_hash: &str) -> Result<()> {
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.inner
+            .writer
+            .write(move |c, _| {
+                // AUTOINCREMENT keeps later ids above the largest ever inserted, this one too.
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT INTO users (id, name, password_hash) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![id, name, hash])?;
+                if inserted == 0 {
+                    return Err(Error::NameTaken);
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn append(&self, message: NewMessage, dedup_window: Duration) -> Result<Stored> {
         let window = dedup_window.as_millis() as i64;
         self.inner
@@ -287,7 +306,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_in_memory() {
-        crate::conformance::store::run_all(|| SqliteStore::in_memory().unwrap()).await;
+        crate::conformance::store::run_all(|| async { SqliteStore::in_memory().unwrap() }).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,7 +315,7 @@ mod tests {
         let path = dir.path().join("sub/gochat.db");
         crate::conformance::store::run_all(|| {
             let p = dir.path().join(format!("{}.db", rand_name()));
-            SqliteStore::open(&p).unwrap()
+            async move { SqliteStore::open(&p).unwrap() }
         })
         .await;
         let id = {
