@@ -2,14 +2,17 @@
 # A local gochat cluster on loopback: every layer its own process — 2 logic, 2 connect,
 # 2 task, 1 api — on a Redis of its own with persistence on (AOF, fsync every second: the
 # undelivered queue and the sessions survive a Redis restart; the machine's Redis on 6379
-# keeps nothing on disk, so it is never used) and etcd (started here if none answers on
-# 2379).
+# keeps nothing on disk, so it is never used), etcd (started here if none answers on 2379)
+# and PostgreSQL, which holds users and history for both logic instances — no SQLite file is
+# shared: the machine's server on 127.0.0.1:5432 when it answers (database `test`, schema
+# $GOCHAT_CLUSTER_SCHEMA, default gochat_cluster), else one started here from Debian's
+# packages in a temporary directory, removed again by `down`.
 #
 #   scripts/cluster.sh up       build (release, feature `distributed`) and start everything
 #   scripts/cluster.sh status   what runs, with pids, ports and the page address
 #   scripts/cluster.sh down     stop exactly what `up` started
 #
-# State (config, logs, pid file, SQLite data) lives in $GOCHAT_CLUSTER_DIR (default
+# State (config, logs, pid file) lives in $GOCHAT_CLUSTER_DIR (default
 # target/cluster). Ports are picked free at `up`. GOCHAT_CLUSTER_BENCH=1 makes password
 # hashing cheap, for load tests.
 set -euo pipefail
@@ -57,6 +60,7 @@ up() {
   command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
   if ((${#need[@]})); then
     echo "installing ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -68,7 +72,7 @@ up() {
     cargo build --features distributed --bins --quiet
   fi
   local bin="target/$profile"
-  mkdir -p "$state/logs" "$state/data"
+  mkdir -p "$state/logs"
   : >"$pids"
 
   local redis_port etcd_port=2379
@@ -89,6 +93,14 @@ up() {
     done
   fi
 
+  local pg_url pg_dir schema=${GOCHAT_CLUSTER_SCHEMA:-gochat_cluster}
+  pg_dir=$(mktemp -d /tmp/gochat-cluster-pg.XXXXXX)
+  chmod 755 "$pg_dir"
+  echo "$pg_dir" >"$state/postgres.dir"
+  # shellcheck source=scripts/postgres.sh
+  source scripts/postgres.sh
+  pg_url=$(gochat_postgres_ensure "$pg_dir")
+
   cat >"$state/cluster.toml" <<TOML
 [cluster]
 redis_url = "redis://127.0.0.1:$redis_port"
@@ -97,7 +109,9 @@ redis_prefix = "gochat-cluster:"
 etcd_prefix = "gochat-cluster/"
 
 [store]
-data_dir = "$state/data"
+backend = "postgres"
+postgres_url = "$pg_url"
+postgres_schema = "$schema"
 
 [api]
 site = false
@@ -125,6 +139,7 @@ api:       127.0.0.1:$api
 websocket: ws://127.0.0.1:$ws1/ws (connect-1), ws://127.0.0.1:$ws2/ws (connect-2)
 tcp:       127.0.0.1:$tcp1 (connect-1), 127.0.0.1:$tcp2 (connect-2)
 redis:     redis://127.0.0.1:$redis_port   etcd: http://127.0.0.1:$etcd_port
+postgres:  $pg_url (schema $schema)
 logs:      $state/logs/
 URLS
   status
@@ -144,6 +159,14 @@ down() {
     if alive "$pid"; then echo "$name did not stop; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
   done <"$pids"
   rm -f "$pids" "$state/urls"
+  if [ -f "$state/postgres.dir" ]; then
+    local pg_dir
+    pg_dir=$(cat "$state/postgres.dir")
+    # shellcheck source=scripts/postgres.sh
+    source scripts/postgres.sh
+    gochat_postgres_stop "$pg_dir"
+    rm -rf "$pg_dir" "$state/postgres.dir"
+  fi
   echo "cluster: down"
 }
 

@@ -3,9 +3,12 @@
 # build, state in a temporary directory), then `down`, checking nothing it started is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export GOCHAT_CLUSTER_DIR GOCHAT_CLUSTER_PROFILE=debug
+export GOCHAT_CLUSTER_DIR GOCHAT_CLUSTER_PROFILE=debug GOCHAT_CLUSTER_SCHEMA=gochat_e2e_$$
 GOCHAT_CLUSTER_DIR=$(mktemp -d)
-trap 'scripts/cluster.sh down >/dev/null || true; rm -rf "$GOCHAT_CLUSTER_DIR"' EXIT
+drop_schema() { # on the machine's PostgreSQL, the run's schema would otherwise stay
+  psql postgres://postgres@127.0.0.1:5432/test -XAtqc "DROP SCHEMA IF EXISTS $GOCHAT_CLUSTER_SCHEMA CASCADE" >/dev/null 2>&1 || true
+}
+trap 'scripts/cluster.sh down >/dev/null || true; drop_schema; rm -rf "$GOCHAT_CLUSTER_DIR"' EXIT
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 scripts/cluster.sh up
 url=$(awk '/^page:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")

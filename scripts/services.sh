@@ -3,8 +3,12 @@
 # local cluster, installing and starting throwaway ones when missing, and exports
 #   GOCHAT_TEST_REDIS  redis://127.0.0.1:PORT
 #   GOCHAT_TEST_ETCD   http://127.0.0.1:PORT
+#   GOCHAT_TEST_POSTGRES postgres://postgres@127.0.0.1:PORT/test (the machine's server on
+#                      5432 when it answers, else a throwaway one: scripts/postgres.sh)
 # A service this script started is stopped by `gochat_services_stop` (test.sh traps it).
 # Also installs protoc, which the etcd client's build needs.
+
+source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
 gochat_started_pids=()
 gochat_service_dirs=()
@@ -21,7 +25,16 @@ gochat_services_start() {
   command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
   if ((${#need[@]})); then echo "== installing ${need[*]}"; gochat_apt_install "${need[@]}"; fi
+
+  # PostgreSQL: the machine's on 5432, else a throwaway one.
+  if [ -z "${GOCHAT_TEST_POSTGRES:-}" ]; then
+    gochat_postgres_dir=$(mktemp -d)
+    chmod 755 "$gochat_postgres_dir"
+    GOCHAT_TEST_POSTGRES=$(gochat_postgres_ensure "$gochat_postgres_dir") || return 1
+    export GOCHAT_TEST_POSTGRES
+  fi
 
   # Redis: use the one on 6379 if it answers, else start a throwaway one.
   if [ -z "${GOCHAT_TEST_REDIS:-}" ]; then
@@ -66,8 +79,13 @@ gochat_services_stop() {
     redis-cli -u "$GOCHAT_TEST_REDIS" --scan --pattern 'gochat-test:*' 2>/dev/null |
       xargs -r -n 500 redis-cli -u "$GOCHAT_TEST_REDIS" del >/dev/null 2>&1 || true
   fi
+  if [ -n "${gochat_postgres_dir:-}" ]; then
+    gochat_postgres_stop "$gochat_postgres_dir"; rm -rf "$gochat_postgres_dir"; gochat_postgres_dir=""
+  fi
   for pid in "${gochat_started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${gochat_started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for dir in "${gochat_service_dirs[@]}"; do rm -rf "$dir"; done
-  gochat_started_pids=(); gochat_service_dirs=()
+  source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
+
+gochat_started_pids=(); gochat_service_dirs=()
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Every test gochat has, on a fresh machine: installs what is missing (Debian's chromium for
-# the browser test, Node.js, playwright-core from npm, protoc, etcd, Redis), starts a
-# throwaway etcd (and Redis, if none answers on 6379) on loopback, then formatting, lints,
-# the Rust suite with every feature on — unit, the conformance suites against memory, SQLite,
-# Redis and etcd, integration over real sockets, doc tests — and the browser end-to-end test
-# against the real `gochat` binary. Nothing is skipped: a backend that is not reachable fails.
+# the browser test, Node.js, playwright-core from npm, protoc, etcd, Redis, PostgreSQL),
+# starts a throwaway etcd (and Redis if none answers on 6379, PostgreSQL if none answers on
+# 5432) on loopback, then formatting, lints, the Rust suite with every feature on — unit,
+# the conformance suites against memory, SQLite, PostgreSQL, Redis and etcd, integration
+# over real sockets, doc tests — and the browser end-to-end tests against the real binaries.
+# Nothing is skipped: a backend that is not reachable fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ fi
 source scripts/services.sh
 trap gochat_services_stop EXIT
 gochat_services_start
-echo "== redis $GOCHAT_TEST_REDIS, etcd $GOCHAT_TEST_ETCD"
+echo "== redis $GOCHAT_TEST_REDIS, etcd $GOCHAT_TEST_ETCD, postgres $GOCHAT_TEST_POSTGRES"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

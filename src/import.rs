@@ -14,8 +14,7 @@ pub struct ImportReport {
     pub read: usize,
     /// Users inserted.
     pub imported: usize,
-    /// Rows whose name or id the store already holds (left as they are: re-running an
-    /// import is harmless).
+    /// Rows the store already holds, same id and name (re-running an import is harmless).
     pub present: usize,
     /// Rows left out, each with why.
     pub skipped: Vec<String>,
@@ -77,7 +76,17 @@ pub async fn gochat_sqlite(file: &Path, store: &dyn Store) -> Result<ImportRepor
         }
         match store.import_user(u.id, &u.name, &u.password_hash).await {
             Ok(()) => report.imported += 1,
-            Err(gochat_core::Error::NameTaken) => report.present += 1,
+            Err(gochat_core::Error::NameTaken) => match store.user_by_name(&u.name).await? {
+                Some(there) if there.id == u.id => report.present += 1,
+                Some(there) => report.skipped.push(format!(
+                    "id {} ({:?}): the name belongs to user {} here",
+                    u.id, u.name, there.id
+                )),
+                None => report.skipped.push(format!(
+                    "id {} ({:?}): the id belongs to another user here",
+                    u.id, u.name
+                )),
+            },
             Err(e) => return Err(e.into()),
         }
     }

@@ -316,6 +316,16 @@ impl Server {
         self.api.as_ref().and_then(|a| a.site_addr)
     }
 
+    /// Where the logic layer's RPC service listens, when it serves other processes.
+    pub fn logic_rpc_addr(&self) -> Option<&str> {
+        self.logic.as_ref().and_then(|l| l.rpc_addr.as_deref())
+    }
+
+    /// Where the connect server's RPC service listens, when it serves other processes.
+    pub fn connect_rpc_addr(&self) -> Option<&str> {
+        self.connect.as_ref().and_then(|c| c.rpc_addr.as_deref())
+    }
+
     /// The logic layer, to call it directly from the embedding program.
     pub fn logic(&self) -> Option<Arc<Logic>> {
         self.logic.as_ref().map(|l| l.logic.clone())

@@ -56,6 +56,16 @@ pub enum Error {
     #[cfg(feature = "etcd")]
     #[error("etcd")]
     Etcd(#[from] etcd_client::Error),
+    /// etcd could not be reached at its endpoints.
+    #[cfg(feature = "etcd")]
+    #[error("etcd at {}", endpoints.join(","))]
+    EtcdAt {
+        /// The endpoints tried.
+        endpoints: Vec<String>,
+        /// Why.
+        #[source]
+        source: etcd_client::Error,
+    },
     /// A stored entry is not what it should be (corrupt, or written by an incompatible
     /// version); says what.
     #[error("undecodable entry: {0}")]
@@ -74,7 +84,7 @@ pub enum Error {
     QueueFull,
     /// PostgreSQL failed (the statement, or the connection).
     #[cfg(feature = "postgres")]
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had from the pool (the server is down, or every
     /// connection is busy); says where and why.
@@ -99,3 +109,19 @@ pub enum Error {
 
 /// `Result` with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and each of its causes, joined with ": " (tokio-postgres keeps the cause —
+/// "connection refused", the server's message — out of its own `Display`).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}

@@ -20,7 +20,7 @@
 //! ```
 
 pub mod config;
-mod error;
+pub mod error;
 pub mod http;
 pub mod ids;
 pub mod model;

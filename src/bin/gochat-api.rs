@@ -13,9 +13,10 @@ mod cli;
 use cli::{ClusterArgs, CommonArgs};
 use std::net::SocketAddr;
 
-/// Run a gochat api server.
+/// gochat's api layer: the REST API and the web page, calling the logic instances it
+/// finds in etcd. Connects to etcd only.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -27,6 +28,9 @@ struct Args {
     /// WebSocket port the page should use (`[connect] ws_addr`'s port).
     #[arg(long)]
     ws_port: Option<u16>,
+    /// Extra address serving only the web page (`[api] site_addr`).
+    #[arg(long, conflicts_with = "no_site")]
+    site_addr: Option<SocketAddr>,
     /// Do not open the page-only listener.
     #[arg(long)]
     no_site: bool,
@@ -41,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(p) = a.ws_port {
             c.connect.ws_addr.set_port(p);
+        }
+        if let Some(v) = a.site_addr {
+            c.api.site_addr = v;
         }
         c.api.site &= !a.no_site;
     })

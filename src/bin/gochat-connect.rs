@@ -13,9 +13,10 @@ mod cli;
 use cli::{ClusterArgs, CommonArgs};
 use std::net::SocketAddr;
 
-/// Run a gochat connect server.
+/// gochat's connect layer: holds the WebSocket and TCP connections, authenticates them
+/// through logic, delivers what task sends. Connects to etcd only.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,

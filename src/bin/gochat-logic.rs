@@ -13,9 +13,10 @@ mod cli;
 use cli::{ClusterArgs, CommonArgs, StoreArgs};
 use std::net::SocketAddr;
 
-/// Run a gochat logic instance.
+/// gochat's logic layer: accounts, sessions, presence and history (the store: SQLite or
+/// PostgreSQL); stores each message, then queues it. Connects to Redis, etcd and the store.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,

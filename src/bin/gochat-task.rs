@@ -12,9 +12,10 @@ mod cli;
 
 use cli::{ClusterArgs, CommonArgs};
 
-/// Run a gochat task worker.
+/// gochat's task layer: consumes the delivery queue (Redis Streams) and hands each
+/// delivery to the connect servers holding its recipients. Connects to Redis and etcd.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,

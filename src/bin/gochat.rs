@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 /// Run gochat standalone.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,

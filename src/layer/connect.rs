@@ -24,6 +24,8 @@ pub(crate) struct ConnectHandle {
     pub(crate) connect: Connect,
     pub(crate) ws_addr: SocketAddr,
     pub(crate) tcp_addrs: Vec<SocketAddr>,
+    /// Where its RPC service listens (in a cluster; `None` in process).
+    pub(crate) rpc_addr: Option<String>,
     registration: Registration,
     /// Closes the connections (1001) and stops the listeners.
     edge: CancellationToken,
@@ -61,6 +63,7 @@ pub(crate) async fn start(
     let addr = transport
         .serve_connect(&bind_to, connect.service(), rpc.clone())
         .await?;
+    let rpc_addr = (!in_process).then(|| addr.clone());
     let registration = Registration::new(
         registry,
         Kind::Connect,
@@ -76,6 +79,7 @@ pub(crate) async fn start(
         connect,
         ws_addr,
         tcp_addrs,
+        rpc_addr,
         registration,
         edge,
         rpc,

@@ -14,6 +14,8 @@ use tokio_util::task::TaskTracker;
 /// A running logic layer.
 pub(crate) struct LogicHandle {
     pub(crate) logic: Arc<Logic>,
+    /// Where its RPC service listens (in a cluster; `None` in process).
+    pub(crate) rpc_addr: Option<String>,
     registration: Registration,
     /// Stops the RPC endpoint and the presence sweep.
     shutdown: CancellationToken,
@@ -56,6 +58,7 @@ pub(crate) async fn start(
         .transport
         .serve_logic(&bind, logic.clone(), shutdown.clone())
         .await?;
+    let rpc_addr = (!in_process).then(|| addr.clone());
     let registration =
         Registration::new(b.registry, Kind::Logic, cfg.logic.instance_id.clone(), addr).await?;
     let tasks = TaskTracker::new();
@@ -71,6 +74,7 @@ pub(crate) async fn start(
     ));
     Ok(LogicHandle {
         logic,
+        rpc_addr,
         registration,
         shutdown,
         tasks,

@@ -5,6 +5,7 @@
 #[cfg(feature = "distributed")]
 pub mod cluster;
 pub mod live;
+pub mod postgres;
 pub mod standalone;
 
 use futures::{SinkExt, StreamExt};

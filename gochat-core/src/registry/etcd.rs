@@ -54,7 +54,16 @@ impl EtcdRegistry {
         let opts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_timeout(Duration::from_secs(5));
-        let client = Client::connect(config.endpoints.clone(), Some(opts)).await?;
+        let at = |source| crate::Error::EtcdAt {
+            endpoints: config.endpoints.clone(),
+            source,
+        };
+        let mut client = Client::connect(config.endpoints.clone(), Some(opts))
+            .await
+            .map_err(at)?;
+        // The connection is made lazily: ask once, so that a wrong address fails here,
+        // naming itself, rather than at the first registration.
+        client.status().await.map_err(at)?;
         Ok(Self {
             client,
             config,

@@ -120,11 +120,15 @@ pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default `info`).
+/// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // PostgreSQL's notices ("schema already exists, skipping") are not news.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
         )
         .init();
     let limit = raise_fd_limit();
@@ -186,6 +190,15 @@ pub async fn run_layer(
         .await?;
     if let Some(a) = server.api_addr() {
         println!("api listening on {a}");
+    }
+    if let Some(a) = server.site_addr() {
+        println!("page listening on {a}");
+    }
+    if let Some(a) = server.logic_rpc_addr() {
+        println!("logic rpc listening on {a}");
+    }
+    if let Some(a) = server.connect_rpc_addr() {
+        println!("connect rpc listening on {a}");
     }
     if let Some(a) = server.ws_addr() {
         println!("websocket listening on {a}");

@@ -79,7 +79,7 @@ async fn committer(rx: Arc<Mutex<mpsc::Receiver<Job>>>, db: Arc<Db>) {
                 }
             }
             Err(e) => {
-                let why = e.to_string();
+                let why = crate::error::with_causes(&e);
                 for job in jobs.drain(..) {
                     let _ = job.reply.send(Err(Error::PostgresPool {
                         at: db.at.clone(),

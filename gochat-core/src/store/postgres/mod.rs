@@ -74,7 +74,7 @@ impl Db {
     pub(super) async fn conn(&self) -> Result<Conn> {
         let object = self.pool.get().await.map_err(|e| Error::PostgresPool {
             at: self.at.clone(),
-            why: e.to_string(),
+            why: crate::error::with_causes(&e),
         })?;
         Ok(Conn {
             object: Some(object),
