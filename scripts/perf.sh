@@ -5,6 +5,7 @@
 #   scripts/perf.sh                 # everything (~6 minutes)
 #   PERF_TESTS="room idle" scripts/perf.sh
 #   PERF_TESTS=history scripts/perf.sh   # room and private, history on vs off
+#   PERF_TESTS=store scripts/perf.sh     # stored msgs/s: SQLite, PostgreSQL from 1 and 2 stores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=${PERF_TESTS:-"room latency private idle distributed"}
@@ -55,6 +56,15 @@ cluster_room() { # the room test against a local cluster of separate processes (
 }
 
 for t in $tests; do
+  if [ "$t" = store ]; then
+    # The store alone (benches/store_write.rs): the machine's PostgreSQL, or a throwaway one.
+    source scripts/postgres.sh
+    mkdir -p "$work/pg" && chmod 755 "$work" "$work/pg"
+    GOCHAT_BENCH_POSTGRES=$(gochat_postgres_ensure "$work/pg") \
+      cargo bench --quiet --bench store_write --features postgres 2>/dev/null | grep -v '^$'
+    gochat_postgres_stop "$work/pg"
+    continue
+  fi
   if [ "$t" = history ]; then
     # History on (the default) against off, same run: what storing every message costs.
     for which in ours ours-nohistory; do

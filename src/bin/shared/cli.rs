@@ -18,7 +18,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct CommonArgs {
     /// TOML configuration file (see docs/configuration.md); flags override it.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
@@ -29,14 +29,14 @@ pub struct CommonArgs {
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     /// Store backend, `sqlite` or `postgres` (`[store] backend`).
-    #[arg(long, value_parser = ["sqlite", "postgres"])]
+    #[arg(long, global = true, value_parser = ["sqlite", "postgres"])]
     pub store: Option<String>,
     /// PostgreSQL URL, e.g. postgres://gochat:secret@db:5432/gochat (`[store] postgres_url`);
     /// implies `--store postgres`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub postgres_url: Option<String>,
     /// Directory for the SQLite database (`[store] data_dir`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

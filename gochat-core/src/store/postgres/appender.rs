@@ -2,11 +2,11 @@
 //! waiting and store them in one transaction, its statements pipelined — one round trip for
 //! the batch, not one per message — then answer every sender.
 //!
-//! Each message is one statement (see [`append_sql`]) that claims its client id, bumps the
-//! heads of its logs (the row lock on a head is what keeps seqs dense and unique across any
-//! number of processes) and inserts the message and its log rows. Jobs are sorted by log so
-//! that two batches lock heads in the same order; a deadlock PostgreSQL still finds (private
-//! messages lock two inboxes) fails the batch, which is then retried message by message.
+//! A batch is a few statements over arrays whatever its size (see [`store_batch`]): claim
+//! the client ids, move each log's head on by its count (the row lock on a head is what keeps
+//! seqs dense and unique across any number of processes), insert the messages and log rows.
+//! A batch that fails on a statement (a deadlock on client ids, a constraint) rolls back and
+//! is retried message by message.
 
 use super::{Db, log_key};
 use crate::model::{Log, NewMessage, Stored};
@@ -95,187 +95,251 @@ fn is_statement_error(e: &Error) -> bool {
     matches!(e, Error::Postgres(pg) if pg.as_db_error().is_some())
 }
 
-/// The log whose head a message locks first.
+/// The logs a message is stored in, and so whose heads it bumps.
+fn logs_of(m: &NewMessage) -> Vec<Log> {
+    match &m.to {
+        None => vec![Log::Room(m.room_id)],
+        Some(to) if to.id == m.from.id => vec![Log::Inbox(to.id)],
+        Some(to) => vec![Log::Inbox(m.from.id), Log::Inbox(to.id)],
+    }
+}
+
+/// The first log a message locks (for sorting a batch).
 fn first_log(m: &NewMessage) -> Log {
-    match &m.to {
-        None => Log::Room(m.room_id),
-        Some(to) => Log::Inbox(m.from.id.min(to.id)),
-    }
+    logs_of(m)
+        .into_iter()
+        .min()
+        .expect("every message has a log")
 }
 
-/// Which heads a message bumps.
-#[derive(Clone, Copy)]
-enum Shape {
-    Room,
-    /// Two inboxes, the lower user id first (lock order).
-    Private,
-    /// A message to oneself: one inbox.
-    ToSelf,
-}
+/// Claim the batch's client ids; returns the message ids that claimed theirs (the others
+/// repeat an earlier post within the window).
+const CLAIM: &str = "
+    INSERT INTO client_ids (user_id, client_id, msg_id, created_ms)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])
+    ON CONFLICT (user_id, client_id) DO UPDATE
+      SET msg_id = EXCLUDED.msg_id, created_ms = EXCLUDED.created_ms
+      WHERE client_ids.created_ms < EXCLUDED.created_ms - $5
+    RETURNING msg_id";
 
-fn shape(m: &NewMessage) -> Shape {
-    match &m.to {
-        None => Shape::Room,
-        Some(to) if to.id == m.from.id => Shape::ToSelf,
-        Some(_) => Shape::Private,
-    }
-}
+/// Move each log's head on by its count (rows in lock order); returns the new heads.
+const BUMP: &str = "
+    INSERT INTO log_heads (kind, key, last_seq)
+    SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bigint[])
+    ON CONFLICT (kind, key) DO UPDATE SET last_seq = log_heads.last_seq + EXCLUDED.last_seq
+    RETURNING kind, key, last_seq";
 
-/// The one statement storing a message. `$1..$8` are the message's columns; with a client
-/// id, `$9` is it and `$10` the oldest `created_ms` still inside the dedup window; then the
-/// inbox keys. It returns one `(key, seq)` row per log, or none when the client id repeats
-/// an earlier post (nothing was stored).
-fn append_sql(shape: Shape, claim: bool) -> String {
-    let next = if claim { 11 } else { 9 };
-    let heads = match shape {
-        Shape::Room => "(0::smallint, $2::bigint)".to_owned(),
-        Shape::ToSelf => format!("(1::smallint, ${next}::bigint)"),
-        Shape::Private => format!(
-            "(1::smallint, ${next}::bigint), (1::smallint, ${}::bigint)",
-            next + 1
-        ),
-    };
-    let (claim_cte, gate) = if claim {
-        (
-            "claim AS (
-               INSERT INTO client_ids (user_id, client_id, msg_id, created_ms)
-               VALUES ($3, $9, $1, $8)
-               ON CONFLICT (user_id, client_id) DO UPDATE
-                 SET msg_id = EXCLUDED.msg_id, created_ms = EXCLUDED.created_ms
-                 WHERE client_ids.created_ms < $10
-               RETURNING 1),",
-            "WHERE EXISTS (SELECT 1 FROM claim)",
-        )
-    } else {
-        ("", "")
-    };
-    format!(
-        "WITH {claim_cte}
-         msg AS (
-           INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8 {gate}),
-         head AS (
-           INSERT INTO log_heads (kind, key, last_seq)
-           SELECT k, key, 1 FROM (VALUES {heads}) AS v (k, key) {gate}
-           ON CONFLICT (kind, key) DO UPDATE SET last_seq = log_heads.last_seq + 1
-           RETURNING key, last_seq),
-         ins AS (
-           INSERT INTO log (kind, key, seq, msg_id)
-           SELECT CASE WHEN $5::bigint IS NULL THEN 0 ELSE 1 END::smallint, key, last_seq, $1
-           FROM head)
-         SELECT key, last_seq FROM head"
-    )
-}
+const INSERT_MESSAGES: &str = "
+    INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],
+                         $6::text[], $7::text[], $8::bigint[])";
 
-/// The values beside the message's own columns.
-struct Extra<'a> {
-    to_id: Option<i64>,
-    to_name: Option<&'a str>,
-    cutoff: i64,
-    low: i64,
-    high: i64,
-}
+const INSERT_LOG: &str = "
+    INSERT INTO log (kind, key, seq, msg_id)
+    SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bigint[], $4::bigint[])";
 
-/// Store `jobs` in one pipelined transaction: BEGIN, one statement each, COMMIT — all sent
-/// before the first answer is read. Fails as a whole when the transaction did not commit;
+/// Store `jobs` in one transaction of three round trips whatever their number — claim the
+/// client ids, move the heads, insert messages and log rows and commit — each a statement
+/// over arrays (`unnest`), not one per message. Heads are bumped in sorted order, so two
+/// batches never deadlock on them. Fails as a whole when the transaction did not commit;
 /// once it did, each message has its own result.
 async fn store_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Result<Stored>>> {
     let mut conn = db.conn().await?;
-    let mut statements = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let sql = append_sql(shape(&job.message), job.message.client_id.is_some());
-        statements.push(conn.client().prepare_cached(&sql).await?);
-    }
-    let extras: Vec<Extra> = jobs
+    let c = conn.client();
+    let window = jobs.iter().map(|j| j.window_ms).max().unwrap_or(0);
+    // Which jobs are stored: a client id seen earlier in this batch repeats that post.
+    let mut seen = std::collections::HashSet::new();
+    let mut keep: Vec<bool> = jobs
         .iter()
-        .map(|j| {
-            let m = &j.message;
-            let to = m.to.as_ref().map_or(m.from.id, |u| u.id);
-            Extra {
-                to_id: m.to.as_ref().map(|u| u.id),
-                to_name: m.to.as_ref().map(|u| u.name.as_str()),
-                cutoff: m.created_ms - j.window_ms,
-                low: m.from.id.min(to),
-                high: m.from.id.max(to),
-            }
+        .map(|j| match &j.message.client_id {
+            Some(cid) => seen.insert((j.message.from.id, cid.as_str())),
+            None => true,
         })
         .collect();
-    let params: Vec<Vec<&(dyn ToSql + Sync)>> = jobs
+    let claiming: Vec<&NewMessage> = jobs
         .iter()
-        .zip(&extras)
-        .map(|(j, x)| {
-            let m = &j.message;
-            let mut p: Vec<&(dyn ToSql + Sync)> = vec![
-                &m.id,
-                &m.room_id,
-                &m.from.id,
-                &m.from.name,
-                &x.to_id,
-                &x.to_name,
-                &m.msg,
-                &m.created_ms,
-            ];
-            if let Some(cid) = &m.client_id {
-                p.push(cid);
-                p.push(&x.cutoff);
-            }
-            match shape(m) {
-                Shape::Room => {}
-                Shape::ToSelf => p.push(&x.low),
-                Shape::Private => {
-                    p.push(&x.low);
-                    p.push(&x.high);
-                }
-            }
-            p
-        })
+        .zip(&keep)
+        .filter(|(j, k)| **k && j.message.client_id.is_some())
+        .map(|(j, _)| &j.message)
         .collect();
-    let client = conn.client();
-    let statements_done = futures::future::join_all(
-        statements
+    let claim = c.prepare_cached(CLAIM).await?;
+    let bump = c.prepare_cached(BUMP).await?;
+    let insert_messages = c.prepare_cached(INSERT_MESSAGES).await?;
+    let insert_log = c.prepare_cached(INSERT_LOG).await?;
+
+    let (begin, claimed) = {
+        let users: Vec<i64> = claiming.iter().map(|m| m.from.id).collect();
+        let cids: Vec<&str> = claiming
             .iter()
-            .zip(&params)
-            .map(|(s, p)| client.query(s, p)),
-    );
-    // join! polls in order, so the requests go out in order: BEGIN, the statements, COMMIT.
-    let (begin, results, commit) = futures::join!(
-        client.batch_execute("BEGIN"),
-        statements_done,
-        client.batch_execute("COMMIT")
-    );
-    begin?;
-    // Check every answer: after a failed statement PostgreSQL answers COMMIT with a rollback.
-    let mut rows = Vec::with_capacity(results.len());
-    for r in results {
-        rows.push(r?);
+            .map(|m| m.client_id.as_deref().unwrap_or_default())
+            .collect();
+        let ids: Vec<i64> = claiming.iter().map(|m| m.id).collect();
+        let created: Vec<i64> = claiming.iter().map(|m| m.created_ms).collect();
+        let claim_rows = async {
+            if claiming.is_empty() {
+                return Ok(Vec::new());
+            }
+            c.query(&claim, &[&users, &cids, &ids, &created, &window])
+                .await
+        };
+        futures::join!(c.batch_execute("BEGIN"), claim_rows)
+    };
+    let outcome = async {
+        begin?;
+        let claimed: std::collections::HashSet<i64> =
+            claimed?.iter().map(|r| r.get::<_, i64>(0)).collect();
+        for (j, k) in jobs.iter().zip(keep.iter_mut()) {
+            if *k && j.message.client_id.is_some() && !claimed.contains(&j.message.id) {
+                *k = false;
+            }
+        }
+        // Count per log, bump the heads in sorted order, hand out seqs in batch order.
+        let mut counts: std::collections::BTreeMap<Log, i64> = Default::default();
+        for (j, _) in jobs.iter().zip(&keep).filter(|(_, k)| **k) {
+            for log in logs_of(&j.message) {
+                *counts.entry(log).or_default() += 1;
+            }
+        }
+        let mut next: std::collections::HashMap<(i16, i64), i64> = Default::default();
+        if !counts.is_empty() {
+            let (kinds, keys): (Vec<i16>, Vec<i64>) = counts.keys().map(|l| log_key(*l)).unzip();
+            let n: Vec<i64> = counts.values().copied().collect();
+            for row in c.query(&bump, &[&kinds, &keys, &n]).await? {
+                let (kind, key, last): (i16, i64, i64) = (row.get(0), row.get(1), row.get(2));
+                let count = counts[&if kind == 0 {
+                    Log::Room(key)
+                } else {
+                    Log::Inbox(key)
+                }];
+                next.insert((kind, key), last - count + 1);
+            }
+        }
+        let mut m_cols = MessageColumns::default();
+        let mut l_cols = LogColumns::default();
+        let mut seqs = vec![(0u64, 0u64); jobs.len()];
+        for (i, j) in jobs.iter().enumerate().filter(|(i, _)| keep[*i]) {
+            let m = &j.message;
+            m_cols.push(m);
+            let mut seq_in = |log: Log| {
+                let k = log_key(log);
+                let seq = next.get_mut(&k).expect("every kept log was bumped");
+                l_cols.push(k, *seq, m.id);
+                *seq += 1;
+                (*seq - 1) as u64
+            };
+            seqs[i] = match &m.to {
+                None => (seq_in(Log::Room(m.room_id)), 0),
+                Some(to) if to.id == m.from.id => {
+                    let s = seq_in(Log::Inbox(to.id));
+                    (s, s)
+                }
+                Some(to) => {
+                    let mine = seq_in(Log::Inbox(m.from.id));
+                    (mine, seq_in(Log::Inbox(to.id)))
+                }
+            };
+        }
+        let (m_params, l_params) = (m_cols.params(), l_cols.params());
+        let (messages, log, commit) = futures::join!(
+            c.execute(&insert_messages, &m_params),
+            c.execute(&insert_log, &l_params),
+            c.batch_execute("COMMIT"),
+        );
+        // After a failed statement PostgreSQL answers COMMIT with a rollback: check all.
+        messages?;
+        log?;
+        commit?;
+        Ok::<_, Error>(seqs)
     }
-    commit?;
+    .await;
+    let seqs = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            if matches!(&e, Error::Postgres(pg) if pg.as_db_error().is_some()) {
+                let _ = c.batch_execute("ROLLBACK").await;
+                conn.keep();
+            }
+            return Err(e);
+        }
+    };
     let mut stored = Vec::with_capacity(jobs.len());
-    for (job, rows) in jobs.iter().zip(rows) {
+    for (i, job) in jobs.iter().enumerate() {
         let m = &job.message;
-        if rows.is_empty() {
-            stored.push(earlier(client, m).await);
+        if !keep[i] {
+            stored.push(earlier(c, m).await);
             continue;
         }
-        let seq_of = |key: i64| {
-            rows.iter()
-                .find(|r| r.get::<_, i64>(0) == key)
-                .map_or(0, |r| r.get::<_, i64>(1) as u64)
-        };
-        let (seq, peer_seq) = match &m.to {
-            None => (seq_of(m.room_id), 0),
-            Some(to) => (seq_of(m.from.id), seq_of(to.id)),
-        };
         stored.push(Ok(Stored {
             msg_id: m.id,
-            seq,
-            peer_seq,
+            seq: seqs[i].0,
+            peer_seq: seqs[i].1,
             created_ms: m.created_ms,
             duplicate: false,
         }));
     }
     conn.keep();
     Ok(stored)
+}
+
+/// The `messages` columns of a batch, as arrays.
+#[derive(Default)]
+struct MessageColumns<'a> {
+    id: Vec<i64>,
+    room: Vec<i64>,
+    from_id: Vec<i64>,
+    from_name: Vec<&'a str>,
+    to_id: Vec<Option<i64>>,
+    to_name: Vec<Option<&'a str>>,
+    msg: Vec<&'a str>,
+    created: Vec<i64>,
+}
+
+impl<'a> MessageColumns<'a> {
+    fn push(&mut self, m: &'a NewMessage) {
+        self.id.push(m.id);
+        self.room.push(m.room_id);
+        self.from_id.push(m.from.id);
+        self.from_name.push(&m.from.name);
+        self.to_id.push(m.to.as_ref().map(|u| u.id));
+        self.to_name.push(m.to.as_ref().map(|u| u.name.as_str()));
+        self.msg.push(&m.msg);
+        self.created.push(m.created_ms);
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.id,
+            &self.room,
+            &self.from_id,
+            &self.from_name,
+            &self.to_id,
+            &self.to_name,
+            &self.msg,
+            &self.created,
+        ]
+    }
+}
+
+/// The `log` rows of a batch, as arrays.
+#[derive(Default)]
+struct LogColumns {
+    kind: Vec<i16>,
+    key: Vec<i64>,
+    seq: Vec<i64>,
+    msg_id: Vec<i64>,
+}
+
+impl LogColumns {
+    fn push(&mut self, (kind, key): (i16, i64), seq: i64, msg_id: i64) {
+        self.kind.push(kind);
+        self.key.push(key);
+        self.seq.push(seq);
+        self.msg_id.push(msg_id);
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 4] {
+        [&self.kind, &self.key, &self.seq, &self.msg_id]
+    }
 }
 
 /// What the first post of `m`'s client id stored (a duplicate stores nothing).
