@@ -28,6 +28,8 @@ struct Job {
 /// The sending side; the committers stop when it is dropped.
 pub struct Appender {
     jobs: mpsc::Sender<Job>,
+    /// The longest a caller waits, queueing included (two store timeouts).
+    patience: Duration,
 }
 
 impl Appender {
@@ -38,7 +40,10 @@ impl Appender {
         for _ in 0..committers.max(1) {
             tokio::spawn(committer(rx.clone(), db.clone()));
         }
-        Self { jobs }
+        Self {
+            jobs,
+            patience: db.timeout * 2,
+        }
     }
 
     /// Store `message` (see the `Store` contract).
@@ -49,8 +54,16 @@ impl Appender {
             window_ms: window.as_millis() as i64,
             reply,
         };
-        self.jobs.send(job).await.map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)?
+        // Behind a queue of batches that each time out (a frozen server), a caller would
+        // wait for all of them: it gives up first. Its job may still commit later — a false
+        // failure, which a retry with the same client id resolves — never a false success.
+        let wait = async {
+            self.jobs.send(job).await.map_err(|_| Error::Closed)?;
+            answer.await.map_err(|_| Error::Closed)?
+        };
+        tokio::time::timeout(self.patience, wait)
+            .await
+            .map_err(|_| Error::Timeout("PostgreSQL"))?
     }
 }
 
