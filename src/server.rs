@@ -326,6 +326,29 @@ impl Server {
         self.connect.as_ref().and_then(|c| c.rpc_addr.as_deref())
     }
 
+    /// Whether every layer here can serve (`/readyz`): logic's store answers and it is
+    /// registered, connect is registered, api finds a logic instance. `Err` says what not.
+    pub async fn ready(&self) -> Result<(), String> {
+        if let Some(l) = &self.logic {
+            l.logic.ready().await?;
+            l.registration.check().await?;
+        }
+        if let Some(c) = &self.connect {
+            c.registration.check().await?;
+        }
+        if self.api.is_some() && self.logic.is_none() {
+            let logic = self
+                .registry
+                .list(gochat_core::registry::Kind::Logic)
+                .await
+                .map_err(|e| format!("registry: {e}"))?;
+            if logic.is_empty() {
+                return Err("no logic instance registered".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The logic layer, to call it directly from the embedding program.
     pub fn logic(&self) -> Option<Arc<Logic>> {
         self.logic.as_ref().map(|l| l.logic.clone())

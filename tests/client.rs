@@ -24,7 +24,7 @@ async fn next_message(c: &mut Connection) -> Event {
 async fn the_client_speaks_both_transports() {
     let s = start().await;
     let mut alice = Client::new(s.api());
-    let a = alice.register("alice", "pw").await.unwrap();
+    let a = alice.register("alice", "alice-password").await.unwrap();
     let mut bob = Client::new(s.api());
     let b = bob.login("demo", "111111").await.unwrap();
     assert_eq!((b.id, b.name.as_str()), (1, "demo"));

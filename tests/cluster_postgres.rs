@@ -99,7 +99,7 @@ async fn registered_through_one_logic_instance_logged_in_through_the_other() {
         let r = post(
             api,
             "/user/login",
-            r#"{"userName":"carol","passWord":"pw-carol"}"#,
+            r#"{"userName":"carol","passWord":"password-carol"}"#,
         )
         .await;
         if r.json()["code"] != 0 {

@@ -21,7 +21,9 @@ async fn clients_and_connections(s: &TestServer, n: usize) -> (Vec<Client>, Vec<
     let clients: Vec<Client> = futures::stream::iter(0..n)
         .map(|i| async move {
             let mut c = Client::new(api);
-            c.register(&format!("load{i}"), "pw").await.unwrap();
+            c.register(&format!("load{i}"), "load-password")
+                .await
+                .unwrap();
             c
         })
         .buffered(32)

@@ -34,7 +34,7 @@ async fn register_login_check_logout() {
     let r = post(
         a,
         "/user/register",
-        r#"{"userName":"alice","passWord":"secret"}"#,
+        r#"{"userName":"alice","passWord":"secret-pw"}"#,
     )
     .await;
     let token = r.json()["data"].as_str().unwrap().to_string();
@@ -59,7 +59,7 @@ async fn register_login_check_logout() {
     let r = post(
         a,
         "/user/register",
-        r#"{"userName":"alice","passWord":"other"}"#,
+        r#"{"userName":"alice","passWord":"other-password"}"#,
     )
     .await;
     assert_envelope(
@@ -86,7 +86,7 @@ async fn register_login_check_logout() {
     let r = post(
         a,
         "/user/login",
-        r#"{"userName":"alice","passWord":"secret"}"#,
+        r#"{"userName":"alice","passWord":"secret-pw"}"#,
     )
     .await;
     let token2 = r.json()["data"].as_str().unwrap().to_string();

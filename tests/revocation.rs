@@ -23,7 +23,7 @@ async fn a_second_login_closes_the_first_tokens_connections() {
         .await;
 
     // The token is stolen; the owner logs in again, which revokes it.
-    let new = login(api, "victim", "pw-victim").await;
+    let new = login(api, "victim", "password-victim").await;
     let mut new_ws = ws_join(s.ws(), &new, -1).await;
 
     match old_ws.next_event(Duration::from_secs(5)).await {

@@ -40,12 +40,18 @@ pub fn route(path: &str) -> Option<Handler> {
     ROUTES.iter().find(|(p, _)| *p == path).map(|(_, h)| *h)
 }
 
-/// Answer a parsed body with `handler`, turning refusals into gochat's envelope.
-pub async fn answer(handler: Handler, f: &Fields, logic: &dyn LogicService) -> Response<Body> {
-    handler(f, logic).await.unwrap_or_else(|e| match e {
-        Refusal::Invalid(msg) => envelope::fail(&msg),
-        Refusal::Fault(f) => envelope::fault(&f),
-    })
+/// Answer a parsed body with `handler`, turning refusals into gochat's envelope; and
+/// whether it succeeded (code 0).
+pub async fn answer(
+    handler: Handler,
+    f: &Fields,
+    logic: &dyn LogicService,
+) -> (Response<Body>, bool) {
+    match handler(f, logic).await {
+        Ok(r) => (r, true),
+        Err(Refusal::Invalid(msg)) => (envelope::fail(&msg), false),
+        Err(Refusal::Fault(f)) => (envelope::fault(&f), false),
+    }
 }
 
 /// Why a route refused a request.

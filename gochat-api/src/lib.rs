@@ -10,6 +10,7 @@
 
 pub mod envelope;
 pub mod handlers;
+pub mod limits;
 pub mod request;
 pub mod router;
 mod server;

@@ -21,12 +21,28 @@ where
         return Ok(with_cors(Response::new(Full::default())));
     }
     if req.method() == Method::GET {
+        if let Some(resp) = operator(path, state).await {
+            return Ok(resp);
+        }
         return Ok(crate::site::page(path, &state.page_config).unwrap_or_else(envelope::bad_url));
     }
     let route = match (req.method(), handlers::route(path)) {
         (&Method::POST, Some(route)) => route,
         _ => return Ok(envelope::bad_url()),
     };
+    // Per-address limits, before the body is even read: a client over one costs nothing.
+    let client = state.limits.client(&req);
+    if let Some(ip) = client {
+        let over = match path {
+            "/user/login" => state.limits.login(ip),
+            "/user/register" => state.limits.register(ip),
+            _ => Ok(()),
+        };
+        if let Err(msg) = over {
+            return Ok(envelope::fail(&msg));
+        }
+    }
+    let login = path == "/user/login";
     let limit = state.config.max_body_bytes;
     let wait = state.config.body_timeout();
     let activity = req
@@ -60,7 +76,25 @@ where
         Ok(l) => l,
         Err(f) => return Ok(envelope::fault(&f)),
     };
-    Ok(handlers::answer(route, &fields, logic.as_ref()).await)
+    let (resp, ok) = handlers::answer(route, &fields, logic.as_ref()).await;
+    if let (true, true, Some(ip)) = (login, ok, client) {
+        state.limits.login_ok(ip);
+    }
+    Ok(resp)
+}
+
+/// `/metrics`, `/healthz`, and `/readyz` (ready when a logic instance can be called).
+async fn operator(path: &str, state: &State) -> Option<Response<Body>> {
+    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+        return None;
+    }
+    let logic = state.logic.clone();
+    let ready: gochat_core::ops::Readiness = std::sync::Arc::new(move || {
+        let logic = logic.clone();
+        Box::pin(async move { logic.get().await.map(|_| ()).map_err(|f| f.to_string()) })
+    });
+    let resp = gochat_core::ops::answer(path, &ready).await?;
+    Some(resp.map(|s| Full::new(Bytes::from(s))))
 }
 
 /// The site listener only serves the page (gochat kept its front-end on its own port).

@@ -36,6 +36,8 @@ pub struct State {
     pub(crate) logic: LogicRef,
     /// `/config.json`, serialised once.
     pub(crate) page_config: Bytes,
+    /// Per-address limits (`[limits]`).
+    pub(crate) limits: crate::limits::ApiLimits,
 }
 
 impl State {
@@ -47,6 +49,13 @@ impl State {
             config,
             logic,
             page_config,
+            limits: crate::limits::ApiLimits::default(),
         }
+    }
+
+    /// The same state with `limits` (`[limits]`) instead of the defaults.
+    pub fn with_limits(mut self, limits: &gochat_core::config::LimitsConfig) -> Self {
+        self.limits = crate::limits::ApiLimits::new(limits);
+        self
     }
 }

@@ -13,6 +13,17 @@ pub struct CloseReason {
     pub reason: &'static str,
 }
 
+impl CloseReason {
+    /// The reason as a metrics label: one of this file's fixed texts.
+    pub fn reason_label(&self) -> &'static str {
+        if self.reason.is_empty() {
+            "peer closed"
+        } else {
+            self.reason
+        }
+    }
+}
+
 const fn reason(code: u16, reason: &'static str) -> CloseReason {
     CloseReason { code, reason }
 }
@@ -45,6 +56,11 @@ pub const SLOW_CONSUMER: CloseReason =
     reason(close::TRY_AGAIN_LATER, "slow consumer: outbound queue full");
 /// The server holds `connect.max_connections` and none of them could make room.
 pub const SERVER_FULL: CloseReason = reason(close::TRY_AGAIN_LATER, "connection limit reached");
+/// Over a per-address limit (`[limits]`: new connections per second, or open at once).
+pub const ADDRESS_LIMIT: CloseReason = reason(
+    close::TRY_AGAIN_LATER,
+    "too many connections from this address",
+);
 /// The server was full and this connection, not yet authenticated, made room for another.
 pub const EVICTED: CloseReason = reason(
     close::TRY_AGAIN_LATER,

@@ -224,24 +224,36 @@ impl Hub {
         to: UserId,
         frames: &Frames<'_>,
         skip: Option<u64>,
-    ) {
+    ) -> usize {
         let (seq, peer) = (
             frames.stamp.and_then(|s| s.seq),
             frames.stamp.and_then(|s| s.peer_seq),
         );
+        let mut n = 0;
         self.bucket(to).each_of_user(to, |ch| match ch.version {
-            1 => frames.push(ch, Variant::V1, None),
+            1 => {
+                frames.push(ch, Variant::V1, None);
+                n += 1;
+            }
             _ if from == to && skip == Some(ch.id) => {}
-            _ if from == to => frames.push(ch, Variant::Seq, Some((HoldKey::Inbox, seq))),
-            _ => frames.push(ch, Variant::PeerSeq, Some((HoldKey::Inbox, peer))),
+            _ if from == to => {
+                frames.push(ch, Variant::Seq, Some((HoldKey::Inbox, seq)));
+                n += 1;
+            }
+            _ => {
+                frames.push(ch, Variant::PeerSeq, Some((HoldKey::Inbox, peer)));
+                n += 1;
+            }
         });
         if from != to {
             self.bucket(from).each_of_user(from, |ch| {
                 if ch.version >= 2 && skip != Some(ch.id) {
                     frames.push(ch, Variant::Seq, Some((HoldKey::Inbox, seq)));
+                    n += 1;
                 }
             });
         }
+        n
     }
 
     /// Close a user's channels that authenticated with `token`; returns how many.
@@ -312,6 +324,20 @@ impl Hub {
     }
 }
 
+/// Count a message's frames handed to `n` connections, and the time since it was posted
+/// (its id is a snowflake: it carries the moment logic took the post).
+fn delivered(d: &Delivery, n: usize) {
+    let m = gochat_core::metrics::metrics();
+    m.frames_delivered.inc_by(n as u64);
+    let posted = gochat_core::ids::timestamp_ms(d.id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_millis() as i64);
+    if d.id > 0 && now >= posted {
+        m.delivery_latency.observe((now - posted) as f64 / 1000.0);
+    }
+}
+
 #[async_trait]
 impl ConnectService for Hub {
     async fn deliver(&self, mut deliveries: Vec<Delivery>) -> Result<(), Fault> {
@@ -336,10 +362,14 @@ impl ConnectService for Hub {
                     }
                 }
                 (Target::Room(room), kind) => {
-                    self.fan_out_room(*room, &frames, Self::audience(kind), skip);
+                    let n = self.fan_out_room(*room, &frames, Self::audience(kind), skip);
+                    if kind == PushKind::Message {
+                        delivered(d, n);
+                    }
                 }
                 (Target::Conversation { from, to }, _) => {
-                    self.fan_out_conversation(*from, *to, &frames, skip)
+                    let n = self.fan_out_conversation(*from, *to, &frames, skip);
+                    delivered(d, n);
                 }
                 (Target::User(user), _) => {
                     self.bucket(*user).each_of_user(*user, |ch| {

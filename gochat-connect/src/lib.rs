@@ -17,6 +17,7 @@
 //!
 //! Every reason a connection is closed for is in [`close`].
 
+mod addresses;
 mod admission;
 pub mod bucket;
 pub mod channel;

@@ -4,7 +4,7 @@ use crate::close;
 use crate::hub::Hub;
 use crate::state::Shared;
 use gochat_core::Peers;
-use gochat_core::config::ConnectConfig;
+use gochat_core::config::{ConnectConfig, LimitsConfig};
 use gochat_core::http::HttpLimits;
 use gochat_core::net::Admission;
 use gochat_core::rpc::{ConnectService, Fault};
@@ -26,7 +26,18 @@ impl Connect {
     /// closes everything when `shutdown` fires. Starts its background work at once: the
     /// presence lease and the roster coalescer.
     pub fn new(config: ConnectConfig, peers: Arc<Peers>, shutdown: CancellationToken) -> Self {
+        Self::with_limits(config, &LimitsConfig::default(), peers, shutdown)
+    }
+
+    /// [`Connect::new`] with the per-address limits of `limits` instead of the defaults.
+    pub fn with_limits(
+        config: ConnectConfig,
+        limits: &LimitsConfig,
+        peers: Arc<Peers>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let shared = Arc::new(Shared {
+            addresses: crate::addresses::AddressLimits::new(limits),
             hub: Arc::new(Hub::from_config(&config)),
             connections: Admission::new(config.max_connections),
             handshakes: Admission::new(config.max_handshakes),

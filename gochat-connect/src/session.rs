@@ -3,7 +3,7 @@
 //! release. The transport only supplies a [`Codec`].
 
 use crate::admission::{self, Entered};
-use crate::channel::{Channel, HoldKey};
+use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::codec::{AfterAuth, Codec, Inbound, PreAuth};
 use crate::state::Shared;
@@ -46,6 +46,7 @@ where
     } = match admitted {
         Ok(a) => a,
         Err(refused) => {
+            gochat_core::metrics::metrics().refused(refused.reason.reason_label());
             if refused.reason != close::PEER_CLOSED {
                 tracing::debug!("connect: refused a connection: {}", refused.reason.reason);
             }
@@ -58,6 +59,12 @@ where
         }
     };
     let ch = admitted.channel().clone();
+    let transport = match C::FRAMING {
+        Framing::WebSocket => "ws",
+        Framing::Tcp => "tcp",
+    };
+    let metrics = gochat_core::metrics::metrics();
+    metrics.admitted(transport);
     if ch.version >= 2 {
         codec.set_max_payload(shared.config.v2_max_frame_bytes);
     }
@@ -84,6 +91,8 @@ where
     )
     .await;
     reader.abort();
+    let reason = ch.close_reason().unwrap_or(close::PEER_CLOSED);
+    metrics.closed(transport, reason.reason_label());
     admitted.release().await;
     drop(ticket);
 }

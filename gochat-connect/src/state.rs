@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<Admission>,
     /// `max_handshakes`: HTTP connections on the WebSocket listener before they upgrade.
     pub(crate) handshakes: Arc<Admission>,
+    /// `[limits]` per client address.
+    pub(crate) addresses: crate::addresses::AddressLimits,
     /// Joins and leaves hold it shared; re-asserting the whole presence holds it alone, so
     /// that the snapshot of the hub and what logic records never disagree (a leave racing
     /// a re-assertion would otherwise cancel out a live connection's presence).

@@ -36,7 +36,13 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         move |stream, peer, ticket| {
             let Some(ticket) = ticket else {
                 tracing::debug!("tcp: {}: {peer}", close::SERVER_FULL.reason);
+                crate::ws::refused(close::SERVER_FULL);
                 return; // dropping the stream closes it
+            };
+            let Ok(counted) = shared.addresses.admit(peer.ip()) else {
+                tracing::debug!("tcp: {}: {peer}", close::ADDRESS_LIMIT.reason);
+                crate::ws::refused(close::ADDRESS_LIMIT);
+                return;
             };
             let (r, w) = stream.into_split();
             let codec = TcpCodec {
@@ -44,9 +50,11 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 buf: BytesMut::new(),
                 max_payload: shared.config.tcp_max_payload_bytes,
             };
-            shared
-                .tasks
-                .spawn(session::run(codec, w, ticket, shared.clone()));
+            let session = session::run(codec, w, ticket, shared.clone());
+            shared.tasks.spawn(async move {
+                let _counted = counted; // uncounted when the connection ends
+                session.await
+            });
         },
     )
     .await

@@ -27,6 +27,15 @@ fn plain(status: StatusCode, body: &'static str) -> Result<Response<Full<Bytes>>
     Ok(resp)
 }
 
+/// Count a connection refused before its handshake.
+pub(crate) fn refused(reason: crate::close::CloseReason) {
+    let m = gochat_core::metrics::metrics();
+    m.refused(reason.reason_label());
+    if reason == close::ADDRESS_LIMIT {
+        m.limited("connections_per_ip");
+    }
+}
+
 /// The HTTP handler of the WebSocket listener: `/ws` upgrades, anything else is refused.
 /// A connection that finds the server full (and no unauthenticated one to evict) is
 /// upgraded and closed at once with 1013, so the client learns why.
@@ -55,6 +64,10 @@ pub(crate) async fn handle(
     let Ok((resp, upgrading)) = upgrade::upgrade(&mut req) else {
         return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
     };
+    let by_address = match gochat_core::http::peer_of(&req) {
+        Some(peer) => shared.addresses.admit(peer.ip()),
+        None => Ok(None),
+    };
     let ticket = shared.connections.admit();
     let task_shared = shared.clone();
     shared.tasks.spawn(async move {
@@ -66,6 +79,10 @@ pub(crate) async fn handle(
             }
         };
         let (r, mut w) = tokio::io::split(io);
+        let Ok(_counted) = by_address else {
+            refused(close::ADDRESS_LIMIT);
+            return session::goodbye(&mut w, &WsCodec::wire(), close::ADDRESS_LIMIT).await;
+        };
         match ticket {
             Some(ticket) => {
                 let codec = WsCodec {
@@ -75,7 +92,10 @@ pub(crate) async fn handle(
                 };
                 session::run(codec, w, ticket, task_shared).await;
             }
-            None => session::goodbye(&mut w, &WsCodec::wire(), close::SERVER_FULL).await,
+            None => {
+                refused(close::SERVER_FULL);
+                session::goodbye(&mut w, &WsCodec::wire(), close::SERVER_FULL).await
+            }
         }
     });
     Ok(resp.map(|_| Full::default()))

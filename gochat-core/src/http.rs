@@ -37,6 +37,15 @@ impl Activity {
     }
 }
 
+/// In every request's extensions: the address of the socket it came over.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// The address `req` came from, if it came through [`serve`].
+pub fn peer_of<B>(req: &Request<B>) -> Option<std::net::SocketAddr> {
+    req.extensions().get::<PeerAddr>().map(|p| p.0)
+}
+
 /// Mark the connection of `req` busy, if it came through [`serve`].
 pub fn mark_busy<B>(req: &Request<B>) {
     if let Some(a) = req.extensions().get::<Activity>() {
@@ -90,6 +99,7 @@ pub async fn serve<F, Fut, B>(
             // hyper for a WebSocket).
             let service = service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(Activity(in_request.clone()));
+                req.extensions_mut().insert(PeerAddr(peer));
                 let answer = handler(req);
                 let t = in_request.clone();
                 async move {

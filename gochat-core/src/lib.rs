@@ -23,8 +23,11 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod ops;
 pub mod protocol;
 pub mod queue;
 #[cfg(feature = "redis")]

@@ -175,7 +175,9 @@ macro_rules! layer_service {
                     _: tarpc::context::Context,
                     $($arg: $ty),*
                 ) -> Result<$ret, Fault> {
-                    self.0.$method($($arg),*).await
+                    let r = self.0.$method($($arg),*).await;
+                    crate::metrics::metrics().rpc(stringify!($method), r.is_err());
+                    r
                 }
             )*
         }

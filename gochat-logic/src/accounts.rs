@@ -49,9 +49,10 @@ impl Logic {
                 self.config.max_name_bytes
             )));
         }
-        if password.is_empty() || password.len() > self.config.max_password_bytes {
+        let min = self.limits.min_password_bytes.max(1);
+        if password.len() < min || password.len() > self.config.max_password_bytes {
             return Err(Fault::Rejected(format!(
-                "passWord must be 1 to {} bytes",
+                "passWord must be {min} to {} bytes",
                 self.config.max_password_bytes
             )));
         }
@@ -101,12 +102,14 @@ impl Logic {
         {
             return Err(Fault::Rejected(BAD_LOGIN.into()));
         }
-        let Some(record) = self
-            .store
-            .user_by_name(&name)
-            .await
-            .map_err(store_unavailable)?
-        else {
+        // Before the store and the hasher: a locked name costs a map lookup.
+        self.limits.login_attempt(&name)?;
+        let found = self.store.user_by_name(&name).await.map_err(|e| {
+            self.limits.login_refund(&name);
+            store_unavailable(e)
+        });
+        let Some(record) = found? else {
+            gochat_core::metrics::metrics().login("wrong");
             return Err(Fault::Rejected(BAD_LOGIN.into()));
         };
         let (p, pw, stored) = (
@@ -121,7 +124,10 @@ impl Logic {
                 .map_err(internal)?
         };
         match verdict {
-            Verdict::Wrong => return Err(Fault::Rejected(BAD_LOGIN.into())),
+            Verdict::Wrong => {
+                gochat_core::metrics::metrics().login("wrong");
+                return Err(Fault::Rejected(BAD_LOGIN.into()));
+            }
             Verdict::Ok => {}
             Verdict::Rehash(new_hash) => {
                 self.store
@@ -130,6 +136,8 @@ impl Logic {
                     .map_err(store_unavailable)?;
             }
         }
+        self.limits.login_succeeded(&name);
+        gochat_core::metrics::metrics().login("ok");
         self.start_session(&record.user()).await
     }
 

@@ -26,6 +26,7 @@
 //! [`Delivery`]: gochat_core::model::Delivery
 
 mod accounts;
+mod limits;
 mod messages;
 pub mod password;
 mod reconcile;

@@ -42,10 +42,22 @@ impl Logic {
                 duplicate: false,
             });
         }
-        self.store
+        let started = std::time::Instant::now();
+        let stored = self
+            .store
             .append(m, self.history.dedup_window())
             .await
-            .map_err(store_unavailable)
+            .map_err(store_unavailable)?;
+        let metrics = gochat_core::metrics::metrics();
+        metrics
+            .store_append
+            .observe(started.elapsed().as_secs_f64());
+        if stored.duplicate {
+            metrics.duplicates.inc();
+        } else {
+            metrics.stored.inc();
+        }
+        Ok(stored)
     }
 
     /// Queue a stored message. A repeated client id (the post was retried) is queued again
@@ -78,6 +90,7 @@ impl Logic {
     pub(crate) async fn post_room(&self, req: RoomPushRequest) -> Result<Posted, Fault> {
         let from = self.session(&req.token).await?;
         self.check_msg(&req.msg)?;
+        self.limits.post(from.id)?;
         let stored = self
             .store(NewMessage {
                 id: self.ids.next_id(),
@@ -89,6 +102,7 @@ impl Logic {
                 client_id: req.client_id,
             })
             .await?;
+        gochat_core::metrics::metrics().posted("room", via(&req.origin));
         let payload = encode_message(&ChatMessage {
             code: 0,
             msg: req.msg,
@@ -107,6 +121,7 @@ impl Logic {
     pub(crate) async fn post_private(&self, req: PushRequest) -> Result<Posted, Fault> {
         let from = self.session(&req.token).await?;
         self.check_msg(&req.msg)?;
+        self.limits.post(from.id)?;
         let Some(to) = self.user_by_id(req.to_user_id).await? else {
             return Err(Fault::Rejected(format!(
                 "no user with id {}",
@@ -124,6 +139,7 @@ impl Logic {
                 client_id: req.client_id,
             })
             .await?;
+        gochat_core::metrics::metrics().posted("private", via(&req.origin));
         let target = Target::Conversation {
             from: from.id,
             to: to.id,
@@ -166,4 +182,9 @@ fn private_payload(from: &User, to: &User, room_id: i64, msg: String) -> Vec<u8>
         op: OP_PRIVATE,
         create_time: String::new(),
     })
+}
+
+/// Where a post came in, as a metrics label: a v2 socket command carries its origin.
+fn via(origin: &Option<gochat_core::model::Origin>) -> &'static str {
+    if origin.is_some() { "socket" } else { "rest" }
 }

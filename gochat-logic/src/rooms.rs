@@ -140,7 +140,8 @@ impl Logic {
     }
 
     pub(crate) async fn push_count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.session(&token).await?;
+        let user = self.session(&token).await?;
+        self.limits.info(user.id)?;
         let n = self.sessions.roster(room_id).await.map_err(internal)?.len();
         self.publish(Target::Room(room_id), PushKind::Count, encode_count(n))
             .await

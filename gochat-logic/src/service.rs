@@ -3,7 +3,7 @@
 
 use crate::password::Passwords;
 use async_trait::async_trait;
-use gochat_core::config::{HistoryConfig, LogicConfig};
+use gochat_core::config::{HistoryConfig, LimitsConfig, LogicConfig};
 use gochat_core::ids::Snowflake;
 use gochat_core::model::{Delivery, Page, Presence, PushKind, RoomId, Target, User, UserId};
 use gochat_core::rpc::{
@@ -35,6 +35,8 @@ pub struct Logic {
     /// One permit per core: argon2 is CPU- and memory-bound (19 MiB per hash by default), so
     /// a burst of logins queues here instead of starting hundreds of hashes at once.
     pub(crate) hashing: tokio::sync::Semaphore,
+    /// `[limits]`: failed logins, posts, roster requests.
+    pub(crate) limits: crate::limits::Limits,
 }
 
 /// Why the logic layer could not be built.
@@ -81,6 +83,7 @@ impl Logic {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             history: HistoryConfig::default(),
+            limits: crate::limits::Limits::new(&LimitsConfig::default()),
             config,
             store,
             sessions,
@@ -92,6 +95,22 @@ impl Logic {
     pub fn with_history(mut self, history: HistoryConfig) -> Self {
         self.history = history;
         self
+    }
+
+    /// The same layer with `limits` (`[limits]`) instead of the defaults.
+    pub fn with_limits(mut self, limits: &LimitsConfig) -> Self {
+        self.limits = crate::limits::Limits::new(limits);
+        self
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        let room = gochat_core::model::Log::Room(gochat_core::model::DEFAULT_ROOM);
+        self.store
+            .last_seq(room)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("store: {}", gochat_core::error::with_causes(&e)))
     }
 
     /// The history settings in force.
@@ -191,7 +210,8 @@ impl LogicService for Logic {
     }
 
     async fn room_info(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
-        self.session(&token).await?;
+        let user = self.session(&token).await?;
+        self.limits.info(user.id)?;
         self.publish_roster(room_id, false).await
     }
 

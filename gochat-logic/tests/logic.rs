@@ -68,14 +68,14 @@ async fn legacy_sha1_rows_log_in_once_and_are_rehashed() {
 async fn passwords_are_stored_as_argon2id_never_plain() {
     let f = fixture();
     f.logic
-        .register("alice".into(), "s3cret".into())
+        .register("alice".into(), "s3cret-pw".into())
         .await
         .unwrap();
     let row = f.store.user_by_name("alice").await.unwrap().unwrap();
     assert!(row.password_hash.starts_with("$argon2id$"));
-    assert!(!row.password_hash.contains("s3cret"));
+    assert!(!row.password_hash.contains("s3cret-pw"));
     assert_eq!(
-        f.logic.register("alice".into(), "x".into()).await,
+        f.logic.register("alice".into(), "another-pw".into()).await,
         Err(Fault::Rejected(NAME_TAKEN.into()))
     );
 }
@@ -97,8 +97,16 @@ async fn demo_users_are_created_once() {
 #[tokio::test]
 async fn pushes_become_deliveries_with_increasing_ids() {
     let f = fixture();
-    let a = f.logic.register("a".into(), "pw".into()).await.unwrap();
-    let b = f.logic.register("b".into(), "pw".into()).await.unwrap();
+    let a = f
+        .logic
+        .register("a".into(), "pw-of-a1".into())
+        .await
+        .unwrap();
+    let b = f
+        .logic
+        .register("b".into(), "pw-of-b1".into())
+        .await
+        .unwrap();
     let b_user = f
         .logic
         .connect(ConnectRequest {

@@ -203,8 +203,14 @@ impl Task {
                     )
                 })
                 .collect();
-            if let Err(e) = self.queue.dead_letter(&entries).await {
-                tracing::warn!("task: dead-lettering failed (they come back later): {e}");
+            match self.queue.dead_letter(&entries).await {
+                Ok(()) => {
+                    let m = gochat_core::metrics::metrics();
+                    m.queue_dead_lettered.inc_by(entries.len() as u64);
+                }
+                Err(e) => {
+                    tracing::warn!("task: dead-lettering failed (they come back later): {e}")
+                }
             }
         }
         keep
@@ -240,10 +246,14 @@ pub struct Routed {
 async fn acknowledge(queue: Arc<dyn Queue>, mut done: mpsc::UnboundedReceiver<Receipt>) {
     let mut batch = Vec::with_capacity(ACK_BATCH);
     while done.recv_many(&mut batch, ACK_BATCH).await > 0 {
-        if let Err(e) = queue.ack(&batch).await {
+        match queue.ack(&batch).await {
+            Ok(()) => {
+                let m = gochat_core::metrics::metrics();
+                m.queue_acked.inc_by(batch.len() as u64);
+            }
             // Not fatal: unacknowledged entries are delivered again and connect drops the
             // copies it has seen.
-            tracing::warn!("task: ack of {} entries failed: {e}", batch.len());
+            Err(e) => tracing::warn!("task: ack of {} entries failed: {e}", batch.len()),
         }
         batch.clear();
     }

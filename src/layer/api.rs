@@ -41,7 +41,7 @@ pub(crate) async fn start(
         room_id: DEFAULT_ROOM,
     };
     let shutdown = CancellationToken::new();
-    let state = State::new(cfg.api.clone(), LogicRef::Peers(peers), &page);
+    let state = State::new(cfg.api.clone(), LogicRef::Peers(peers), &page).with_limits(&cfg.limits);
     let api = Api::new(state, shutdown.clone());
     api.serve(listener);
     if let Some(l) = site_listener {

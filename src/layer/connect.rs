@@ -26,7 +26,7 @@ pub(crate) struct ConnectHandle {
     pub(crate) tcp_addrs: Vec<SocketAddr>,
     /// Where its RPC service listens (in a cluster; `None` in process).
     pub(crate) rpc_addr: Option<String>,
-    registration: Registration,
+    pub(crate) registration: Registration,
     /// Closes the connections (1001) and stops the listeners.
     edge: CancellationToken,
     /// Stops the RPC endpoint, once the connections are gone.
@@ -51,7 +51,7 @@ pub(crate) async fn start(
     }
     let edge = CancellationToken::new();
     let rpc = CancellationToken::new();
-    let connect = Connect::new(cfg.connect.clone(), peers, edge.clone());
+    let connect = Connect::with_limits(cfg.connect.clone(), &cfg.limits, peers, edge.clone());
     // Replaces whatever a previous run of this server id left in presence, and takes the
     // presence lease, before the first connection is accepted.
     assert_presence(&connect).await?;

@@ -16,7 +16,7 @@ pub(crate) struct LogicHandle {
     pub(crate) logic: Arc<Logic>,
     /// Where its RPC service listens (in a cluster; `None` in process).
     pub(crate) rpc_addr: Option<String>,
-    registration: Registration,
+    pub(crate) registration: Registration,
     /// Stops the RPC endpoint and the presence sweep.
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -43,7 +43,8 @@ pub(crate) async fn start(
             b.sessions.clone(),
             b.queue,
         )?
-        .with_history(cfg.history.clone()),
+        .with_history(cfg.history.clone())
+        .with_limits(&cfg.limits),
     );
     if cfg.logic.demo_users {
         logic.ensure_demo_users().await?;

@@ -86,6 +86,20 @@ impl Registration {
         Ok(Self { registry, kind, id })
     }
 
+    /// Whether the registry lists this instance (for `/readyz`).
+    pub(crate) async fn check(&self) -> Result<(), String> {
+        let listed = self
+            .registry
+            .list(self.kind)
+            .await
+            .map_err(|e| format!("registry: {}", gochat_core::error::with_causes(&e)))?;
+        if listed.iter().any(|i| i.id == self.id) {
+            Ok(())
+        } else {
+            Err(format!("not registered as {} {}", self.kind, self.id))
+        }
+    }
+
     /// Leave the registry (peers stop calling this instance).
     pub(crate) async fn leave(&self) {
         if let Err(e) = self.registry.deregister(self.kind, &self.id).await {

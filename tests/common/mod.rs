@@ -138,7 +138,7 @@ pub async fn register(addr: SocketAddr, name: &str) -> String {
     let r = post(
         addr,
         "/user/register",
-        &format!(r#"{{"userName":"{name}","passWord":"pw-{name}"}}"#),
+        &format!(r#"{{"userName":"{name}","passWord":"password-{name}"}}"#),
     )
     .await;
     assert_eq!(r.json()["code"], 0, "register {name}: {}", r.body);

@@ -13,6 +13,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gochat::{Layers, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+#[cfg(feature = "distributed")]
+use std::sync::Arc;
 
 /// Flags every binary takes.
 #[derive(Debug, clap::Args)]
@@ -74,6 +76,9 @@ pub struct ClusterArgs {
     /// Registry lease TTL in seconds (`[cluster] lease_ttl_secs`).
     #[arg(long)]
     pub lease_ttl_secs: Option<u64>,
+    /// Serve GET /metrics (Prometheus), /healthz and /readyz on this address.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl CommonArgs {
@@ -181,13 +186,35 @@ pub async fn run_layer(
     if print_config(common, &config)? {
         return Ok(());
     }
-    let server = Server::builder()
-        .config(config)
-        .layers(layers)
-        .distributed()
-        .await?
-        .start()
-        .await?;
+    let server = Arc::new(
+        Server::builder()
+            .config(config)
+            .layers(layers)
+            .distributed()
+            .await?
+            .start()
+            .await?,
+    );
+    let ops_stop = tokio_util::sync::CancellationToken::new();
+    let ops = match cluster.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics address {addr}: {e}"))?;
+            println!("metrics listening on {}", listener.local_addr()?);
+            let s = server.clone();
+            let ready: gochat::core::ops::Readiness = Arc::new(move || {
+                let s = s.clone();
+                Box::pin(async move { s.ready().await })
+            });
+            Some(tokio::spawn(gochat::core::ops::serve_ops(
+                listener,
+                ready,
+                ops_stop.clone(),
+            )))
+        }
+        None => None,
+    };
     if let Some(a) = server.api_addr() {
         println!("api listening on {a}");
     }
@@ -209,6 +236,13 @@ pub async fn run_layer(
     println!("ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
-    server.shutdown().await;
+    ops_stop.cancel();
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
+    match Arc::try_unwrap(server) {
+        Ok(server) => server.shutdown().await,
+        Err(_) => tracing::warn!("the metrics server still holds the server; not waiting"),
+    }
     Ok(())
 }

@@ -73,6 +73,9 @@ async fn committer(rx: Arc<Mutex<mpsc::Receiver<Job>>>, db: Arc<Db>) {
         if rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await == 0 {
             return;
         }
+        crate::metrics::metrics()
+            .store_batch
+            .observe(jobs.len() as f64);
         // Stable: messages to one log keep the order they were sent in.
         jobs.sort_by_key(|j| first_log(&j.message));
         match db.timed("append", store_batch(&db, &jobs)).await {

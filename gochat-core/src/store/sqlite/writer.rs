@@ -143,6 +143,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        crate::metrics::metrics()
+            .store_batch
+            .observe(jobs.len() as f64);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!("sqlite: cannot begin a transaction: {e}");
             let e = Arc::new(e);
