@@ -62,8 +62,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    cli::init_tracing();
     let args = Args::parse();
+    cli::init_tracing(&args.common.log_format);
     let mut c = args.common.load()?;
     args.store.apply(&mut c);
     if let Some(Command::ImportGochatSqlite { file }) = &args.command {

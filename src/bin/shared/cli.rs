@@ -25,6 +25,9 @@ pub struct CommonArgs {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Log format on stderr: `text` (for people) or `json` (one event per line).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// Where users and history are kept: flags of the binaries that run the logic layer.
@@ -125,17 +128,22 @@ pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
-pub fn init_tracing() {
+/// Log to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal;
+/// `json`: one JSON object per event (timestamp, level, target — the crate says the layer —
+/// and the event's fields).
+pub fn init_tracing(format: &str) {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            // PostgreSQL's notices ("schema already exists, skipping") are not news.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
-        )
-        .init();
+    // PostgreSQL's notices ("schema already exists, skipping") are not news.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tokio_postgres=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if format == "json" {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     let limit = raise_fd_limit();
     tracing::debug!("open-file limit {limit}");
 }
@@ -179,7 +187,7 @@ pub async fn run_layer(
     layers: Layers,
     adjust: impl FnOnce(&mut Config),
 ) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(&common.log_format);
     let mut config = common.load()?;
     cluster.apply(&mut config);
     adjust(&mut config);
