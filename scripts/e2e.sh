@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the standalone `gochat` on free loopback ports with a throwaway data directory, drive
-# its web page in headless Chromium (e2e/*.test.mjs), then stop it with SIGTERM and check
-# that it shut down cleanly.
+# its web page in headless Chromium (e2e/*.test.mjs) — with history off, over HTTPS/WSS with
+# a certificate made here, then the default — and stop it with SIGTERM, checking that it
+# shut down cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ start() { # extra gochat arguments; sets pid and url
   pid=$!
   url=""
   for _ in $(seq 100); do
-    url=$(grep -o 'http://[0-9.:]*/' "$log" | head -n1 || true)
+    url=$(grep -o 'https\?://[0-9.:]*/' "$log" | head -n1 || true)
     [ -n "$url" ] && break
     kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "gochat exited early"; exit 1; }
     sleep 0.1
@@ -33,6 +34,16 @@ start() { # extra gochat arguments; sets pid and url
 printf '[history]\nenabled = false\n' >"$data/no-history.toml"
 start --config "$data/no-history.toml"
 GOCHAT_URL="$url" GOCHAT_SCREENSHOTS=target/e2e-no-history node --test e2e/chat.test.mjs
+kill "$pid"; wait "$pid" || true
+
+# The page over HTTPS and WSS, with a certificate made here for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$data/key.pem" -out "$data/cert.pem" 2>/dev/null
+printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$data/cert.pem" "$data/key.pem" >"$data/tls.toml"
+start --config "$data/tls.toml"
+case $url in https://*) ;; *) echo "the TLS server printed $url"; exit 1 ;; esac
+GOCHAT_URL="$url" GOCHAT_TLS=1 GOCHAT_SCREENSHOTS=target/e2e-tls node --test e2e/chat.test.mjs
 kill "$pid"; wait "$pid" || true
 
 start

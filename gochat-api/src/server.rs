@@ -16,6 +16,8 @@ pub struct Api {
     tasks: TaskTracker,
     /// Fired to stop the listeners (in-flight requests finish).
     shutdown: CancellationToken,
+    /// HTTPS on every listener, when set.
+    tls: Option<gochat_core::tls::Acceptor>,
 }
 
 impl Api {
@@ -25,7 +27,14 @@ impl Api {
             state: Arc::new(state),
             tasks: TaskTracker::new(),
             shutdown,
+            tls: None,
         }
+    }
+
+    /// The same api layer serving HTTPS (`[tls]`) on the listeners it is given from now on.
+    pub fn with_tls(mut self, tls: Option<gochat_core::tls::Acceptor>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Serve the REST API (and the page) on `listener` until shutdown.
@@ -59,6 +68,7 @@ impl Api {
         let limits = HttpLimits {
             admission: Admission::new(max_connections),
             header_timeout: self.state.config.header_timeout(),
+            tls: self.tls.clone(),
         };
         self.tasks.spawn(gochat_core::http::serve(
             listener,

@@ -89,11 +89,17 @@ impl Connect {
 
     /// Serve WebSocket connections (path `/ws`) on `listener` until shutdown.
     pub fn serve_ws(&self, listener: TcpListener) {
+        self.serve_wss(listener, None)
+    }
+
+    /// Serve WebSocket connections on `listener`, over TLS when `tls` is given (`wss://`).
+    pub fn serve_wss(&self, listener: TcpListener, tls: Option<gochat_core::tls::Acceptor>) {
         let shared = self.shared.clone();
         let handler = move |req| crate::ws::handle(req, shared.clone());
         let limits = HttpLimits {
             admission: self.shared.handshakes.clone(),
             header_timeout: self.shared.config.handshake_timeout(),
+            tls,
         };
         self.shared.tasks.spawn(gochat_core::http::serve(
             listener,

@@ -29,6 +29,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// `[limits]`: abuse limits.
     pub limits: LimitsConfig,
+    /// `[tls]`: HTTPS and WSS on the api and WebSocket listeners.
+    pub tls: TlsConfig,
 }
 
 impl Config {
@@ -72,6 +74,11 @@ impl Config {
             .and_then(|_| crate::limits::Networks::parse(&self.limits.trusted_proxies))
         {
             return Err(invalid(format!("limits: {e}")));
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(invalid(
+                "tls.cert_file and tls.key_file go together: set both or neither".into(),
+            ));
         }
         let st = &self.store;
         if st.pool_size == 0 || st.timeout_secs == 0 {
@@ -713,4 +720,15 @@ impl LimitsConfig {
     pub fn login_lockout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.login_lockout_secs)
     }
+}
+
+/// `[tls]`: off unless both files are set; then the api (and page) and WebSocket listeners
+/// speak HTTPS and WSS only. The raw TCP listener stays plain (gochat's clients have no TLS).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, the server's first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }

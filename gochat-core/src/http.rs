@@ -58,8 +58,11 @@ pub fn mark_busy<B>(req: &Request<B>) {
 pub struct HttpLimits {
     /// Its connection limit.
     pub admission: Arc<Admission>,
-    /// How long a client may take to send a request's headers (and idle between requests).
+    /// How long a client may take to send a request's headers (and idle between requests),
+    /// and to finish a TLS handshake.
     pub header_timeout: Duration,
+    /// TLS on this listener, if any.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 /// Accept connections on `listener` and serve each with `handler` until `shutdown` fires.
@@ -112,27 +115,71 @@ pub async fn serve<F, Fut, B>(
             });
             let shutdown = stop.clone();
             let header_timeout = limits.header_timeout;
+            let tls = limits.tls.clone();
             conn_tasks.spawn(async move {
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    _ = ticket.evicted() => {
-                        tracing::debug!("http: evicted idle connection from {peer}");
+                let Some(tls) = tls else {
+                    return drive(
+                        TokioIo::new(stream),
+                        service,
+                        header_timeout,
+                        ticket,
+                        shutdown,
+                        peer,
+                    )
+                    .await;
+                };
+                match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(s)) => {
+                        drive(
+                            TokioIo::new(s),
+                            service,
+                            header_timeout,
+                            ticket,
+                            shutdown,
+                            peer,
+                        )
+                        .await
                     }
-                    _ = shutdown.cancelled() => {
-                        // Let an in-flight request finish; an upgraded socket has left hyper
-                        // already and has its own shutdown handling.
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
-                    }
+                    Ok(Err(e)) => tracing::debug!("http: TLS handshake with {peer} failed: {e}"),
+                    Err(_) => tracing::debug!("http: TLS handshake with {peer} timed out"),
                 }
             });
         },
     )
     .await
+}
+
+/// Serve one connection (plain or TLS) until it ends, is evicted, or shutdown.
+async fn drive<I, S, B>(
+    io: I,
+    service: S,
+    header_timeout: Duration,
+    ticket: Arc<Ticket>,
+    shutdown: CancellationToken,
+    peer: std::net::SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = ticket.evicted() => {
+            tracing::debug!("http: evicted idle connection from {peer}");
+        }
+        _ = shutdown.cancelled() => {
+            // Let an in-flight request finish; an upgraded socket has left hyper
+            // already and has its own shutdown handling.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        }
+    }
 }

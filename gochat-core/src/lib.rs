@@ -36,6 +36,7 @@ pub mod registry;
 pub mod rpc;
 pub mod sessions;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 #[cfg(any(test, feature = "testing"))]

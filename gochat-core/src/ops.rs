@@ -63,6 +63,7 @@ pub async fn serve_ops(listener: TcpListener, ready: Readiness, shutdown: Cancel
     let limits = HttpLimits {
         admission: Admission::new(64),
         header_timeout: Duration::from_secs(10),
+        tls: None,
     };
     let tasks = TaskTracker::new();
     serve(listener, handler, limits, shutdown, tasks.clone()).await;

@@ -93,12 +93,16 @@ async fn main() -> anyhow::Result<()> {
     if cli::print_config(&args.common, &c)? {
         return Ok(());
     }
+    let (http, ws_scheme) = match c.tls.cert_file.is_some() {
+        true => ("https://", "wss://"),
+        false => ("http://", "ws://"),
+    };
     let server = Server::builder().config(c).start().await?;
     let (api, ws) = (server.api_addr(), server.ws_addr());
     if let (Some(api), Some(ws)) = (api, ws) {
         println!(
             "gochat is running. Open {} in a browser.",
-            cli::url_for(api)
+            cli::url_for(api).replacen("http://", http, 1)
         );
         let site = server
             .site_addr()
@@ -110,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|a| format!("  tcp {a}"))
             .collect();
         // The WebSocket URL as a client on this machine would dial it (not 0.0.0.0).
-        let ws_url = cli::url_for(ws).replacen("http://", "ws://", 1);
+        let ws_url = cli::url_for(ws).replacen("http://", ws_scheme, 1);
         println!("  api {api}  websocket {ws_url}ws{tcp}{site}");
     }
     cli::shutdown_signal().await;

@@ -42,7 +42,8 @@ pub(crate) async fn start(
     };
     let shutdown = CancellationToken::new();
     let state = State::new(cfg.api.clone(), LogicRef::Peers(peers), &page).with_limits(&cfg.limits);
-    let api = Api::new(state, shutdown.clone());
+    let tls = gochat_core::tls::acceptor(&cfg.tls)?;
+    let api = Api::new(state, shutdown.clone()).with_tls(tls);
     api.serve(listener);
     if let Some(l) = site_listener {
         api.serve_site(l);

@@ -71,7 +71,7 @@ pub(crate) async fn start(
         addr,
     )
     .await?;
-    connect.serve_ws(ws_listener);
+    connect.serve_wss(ws_listener, gochat_core::tls::acceptor(&cfg.tls)?);
     for l in tcp_listeners {
         connect.serve_tcp(l);
     }
