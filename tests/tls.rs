@@ -145,3 +145,111 @@ async fn half_a_tls_configuration_is_refused() {
         .to_string();
     assert!(err.contains("cert.pem"), "{err}");
 }
+
+/// gochat's own Rust client, over HTTPS and WSS: two users chat, both directions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_chats_over_wss() {
+    use gochat::client::{Client, Event, Tls};
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path());
+    let s = start_with(|c| {
+        c.tls.cert_file = Some(cert.clone());
+        c.tls.key_file = Some(key.clone());
+    })
+    .await;
+    let trust = Tls::trusting_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let mut alice = Client::new_tls(s.api(), trust.clone());
+    let mut bob = Client::new_tls(s.api(), trust);
+    alice.register("wss-alice", "alice-over-tls").await.unwrap();
+    let b = bob.register("wss-bob", "bob-over-tls").await.unwrap();
+    let mut a_conn = alice.connect_ws(s.ws(), 1).await.unwrap();
+    let mut b_conn = bob.connect_ws(s.ws(), 1).await.unwrap();
+    // Both admitted once a count of 2 reaches alice.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            bob.request_count(1).await.unwrap();
+            if let Ok(Ok(Event::Count(2))) =
+                tokio::time::timeout(std::time::Duration::from_millis(300), a_conn.next_event())
+                    .await
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("never both admitted");
+    alice.send_room(1, "hello over wss").await.unwrap();
+    alice.send_private(b.id, 1, "just for bob").await.unwrap();
+    let (mut room, mut private) = (false, false);
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !(room && private) {
+            match b_conn.next_event().await.unwrap() {
+                Event::Room(m) if m.msg == "hello over wss" => room = true,
+                Event::Private(m) if m.msg == "just for bob" => private = true,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("bob did not get both messages");
+    // A client trusting nothing of this server's cannot even register.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let mut stranger = Client::new_tls(
+        s.api(),
+        Tls::trusting_pem(other.cert.pem().as_bytes()).unwrap(),
+    );
+    let err = stranger
+        .register("stranger", "stranger-pw")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
+
+/// `tls.tcp = true`: gochat's v1 TCP framing inside TLS; a room message arrives over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tcp_listener_speaks_tls_when_asked() {
+    use gochat::core::protocol::tcp::decode_frame;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, connector) = certificate(dir.path());
+    let s = start_with(|c| {
+        c.tls.cert_file = Some(cert.clone());
+        c.tls.key_file = Some(key.clone());
+        c.tls.tcp = true;
+    })
+    .await;
+    let reply = https_post(
+        &connector,
+        s.api(),
+        "/user/register",
+        r#"{"userName":"tcp-tls","passWord":"tcp-over-tls"}"#,
+    )
+    .await;
+    let token = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = tls(&connector, s.tcp()).await;
+    let auth = serde_json::json!({"op": 6, "authToken": token, "roomId": 1}).to_string();
+    stream.write_all(&v1(auth.as_bytes())).await.unwrap();
+    let push = format!(r#"{{"msg":"tcp in tls","roomId":1,"authToken":"{token}"}}"#);
+    let mut buf = bytes::BytesMut::new();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = https_post(&connector, s.api(), "/push/pushRoom", &push).await;
+            assert!(r.contains(r#""code":0"#), "{r}");
+            let wait = std::time::Duration::from_millis(300);
+            while let Ok(Ok(n)) = tokio::time::timeout(wait, stream.read_buf(&mut buf)).await {
+                assert!(n > 0, "closed");
+                while let Some(frame) = decode_frame(&mut buf, 1 << 20).unwrap() {
+                    let text = String::from_utf8_lossy(&frame).to_string();
+                    if text.contains("tcp in tls") {
+                        return text;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("no room message over TCP in TLS");
+    assert!(got.contains(r#""op":3"#), "{got}");
+}

@@ -112,9 +112,14 @@ impl Connect {
 
     /// Serve raw TCP connections (gochat's `v1` framing) on `listener` until shutdown.
     pub fn serve_tcp(&self, listener: TcpListener) {
+        self.serve_tcps(listener, None)
+    }
+
+    /// Serve raw TCP connections on `listener`, inside TLS when `tls` is given.
+    pub fn serve_tcps(&self, listener: TcpListener, tls: Option<gochat_core::tls::Acceptor>) {
         self.shared
             .tasks
-            .spawn(crate::tcp::serve(listener, self.shared.clone()));
+            .spawn(crate::tcp::serve(listener, self.shared.clone(), tls));
     }
 
     /// After shutdown has fired: wait until every listener has stopped and every connection

@@ -15,9 +15,8 @@ use gochat_core::net::accept_loop;
 use gochat_core::protocol::auth::decode_auth;
 use gochat_core::protocol::tcp::{self, PING_PAYLOAD, decode_frame};
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::net::tcp::OwnedReadHalf;
 
 /// Operation code of the TCP auth frame.
 pub const OP_AUTH: i64 = 6;
@@ -26,7 +25,11 @@ pub const OP_POST: i64 = 3;
 
 /// Accept TCP connections until shutdown. A connection that finds the server full (and no
 /// unauthenticated one to evict) is closed at once.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<gochat_core::tls::Acceptor>,
+) {
     let admission = shared.connections.clone();
     let shutdown = shared.shutdown.clone();
     accept_loop(
@@ -44,16 +47,26 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 crate::ws::refused(close::ADDRESS_LIMIT);
                 return;
             };
-            let (r, w) = stream.into_split();
-            let codec = TcpCodec {
-                r,
-                buf: BytesMut::new(),
-                max_payload: shared.config.tcp_max_payload_bytes,
-            };
-            let session = session::run(codec, w, ticket, shared.clone());
+            let max_payload = shared.config.tcp_max_payload_bytes;
+            let task_shared = shared.clone();
+            let tls = tls.clone();
             shared.tasks.spawn(async move {
                 let _counted = counted; // uncounted when the connection ends
-                session.await
+                let Some(tls) = tls else {
+                    let (r, w) = stream.into_split();
+                    let codec = TcpCodec::new(r, max_payload);
+                    return session::run(codec, w, ticket, task_shared).await;
+                };
+                // The handshake counts against the auth deadline.
+                let wait = task_shared.config.auth_timeout();
+                match tokio::time::timeout(wait, tls.accept(stream)).await {
+                    Ok(Ok(s)) => {
+                        let (r, w) = tokio::io::split(s);
+                        session::run(TcpCodec::new(r, max_payload), w, ticket, task_shared).await
+                    }
+                    Ok(Err(e)) => tracing::debug!("tcp: TLS handshake with {peer} failed: {e}"),
+                    Err(_) => tracing::debug!("tcp: TLS handshake with {peer} timed out"),
+                }
             });
         },
     )
@@ -61,10 +74,20 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// Reads whole `v1` frames off the socket (a partial frame waits for more bytes).
-pub(crate) struct TcpCodec {
-    r: OwnedReadHalf,
+pub(crate) struct TcpCodec<R> {
+    r: R,
     buf: BytesMut,
     max_payload: usize,
+}
+
+impl<R> TcpCodec<R> {
+    fn new(r: R, max_payload: usize) -> Self {
+        Self {
+            r,
+            buf: BytesMut::new(),
+            max_payload,
+        }
+    }
 }
 
 /// A client frame: its op and the whole JSON object.
@@ -75,7 +98,7 @@ fn parse(payload: &[u8]) -> Option<(i64, serde_json::Map<String, serde_json::Val
     }
 }
 
-impl Codec for TcpCodec {
+impl<R: AsyncRead + Unpin + Send + 'static> Codec for TcpCodec<R> {
     const FRAMING: Framing = Framing::Tcp;
 
     async fn next(&mut self) -> Result<Inbound, CloseReason> {

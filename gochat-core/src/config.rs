@@ -723,7 +723,7 @@ impl LimitsConfig {
 }
 
 /// `[tls]`: off unless both files are set; then the api (and page) and WebSocket listeners
-/// speak HTTPS and WSS only. The raw TCP listener stays plain (gochat's clients have no TLS).
+/// speak HTTPS and WSS only, and — with `tcp` — the raw TCP listener TLS too.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
@@ -731,4 +731,7 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM file with its private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Option<PathBuf>,
+    /// Also wrap the raw TCP listener in TLS. Default false: gochat's own TCP clients speak
+    /// no TLS.
+    pub tcp: bool,
 }

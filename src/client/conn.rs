@@ -102,9 +102,10 @@ impl Connection {
         token: &str,
         room: RoomId,
         source: Option<IpAddr>,
+        tls: Option<&super::Tls>,
     ) -> Result<Self, ClientError> {
         let stream = dial(addr, source).await?;
-        let _ = stream.set_nodelay(true);
+        let stream = super::tls::wrap(stream, addr, tls).await?;
         let req = hyper::Request::get("/ws")
             .header(hyper::header::HOST, addr.to_string())
             .header(hyper::header::UPGRADE, "websocket")

@@ -24,13 +24,15 @@ const MAX_REPLY: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct Rest {
     api: SocketAddr,
+    tls: Option<super::Tls>,
     conn: Arc<Mutex<Option<SendRequest<Full<Bytes>>>>>,
 }
 
 impl Rest {
-    pub fn new(api: SocketAddr) -> Self {
+    pub fn new(api: SocketAddr, tls: Option<super::Tls>) -> Self {
         Self {
             api,
+            tls,
             conn: Arc::new(Mutex::new(None)),
         }
     }
@@ -60,7 +62,7 @@ impl Rest {
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
         let stream = TcpStream::connect(self.api).await?;
-        let _ = stream.set_nodelay(true);
+        let stream = super::tls::wrap(stream, self.api, self.tls.as_ref()).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;

@@ -18,9 +18,11 @@
 mod conn;
 mod http;
 pub mod live;
+mod tls;
 
 pub use conn::{Connection, Event};
 pub use gochat_core::protocol::push::{ChatMessage, Roster};
+pub use tls::Tls;
 
 use gochat_core::model::{RoomId, User, UserId};
 use serde_json::json;
@@ -62,15 +64,28 @@ pub struct Client {
     rest: http::Rest,
     token: Option<String>,
     user: Option<User>,
+    tls: Option<Tls>,
 }
 
 impl Client {
     /// A client for the REST API at `api` (not logged in).
     pub fn new(api: SocketAddr) -> Self {
         Self {
-            rest: http::Rest::new(api),
+            rest: http::Rest::new(api, None),
             token: None,
             user: None,
+            tls: None,
+        }
+    }
+
+    /// A client for a server with `[tls]` on: REST over HTTPS, WebSockets over WSS, with
+    /// the certificates `tls` trusts.
+    pub fn new_tls(api: SocketAddr, tls: Tls) -> Self {
+        Self {
+            rest: http::Rest::new(api, Some(tls.clone())),
+            token: None,
+            user: None,
+            tls: Some(tls),
         }
     }
 
@@ -81,6 +96,7 @@ impl Client {
             rest: self.rest.clone(),
             token: None,
             user: None,
+            tls: self.tls.clone(),
         }
     }
 
@@ -183,7 +199,7 @@ impl Client {
         ws: SocketAddr,
         room: RoomId,
     ) -> Result<Connection, ClientError> {
-        Connection::websocket(ws, self.session()?, room, None).await
+        Connection::websocket(ws, self.session()?, room, None, self.tls.as_ref()).await
     }
 
     /// [`connect_ws`](Self::connect_ws) from a chosen local address.
@@ -193,7 +209,7 @@ impl Client {
         room: RoomId,
         source: std::net::IpAddr,
     ) -> Result<Connection, ClientError> {
-        Connection::websocket(ws, self.session()?, room, Some(source)).await
+        Connection::websocket(ws, self.session()?, room, Some(source), self.tls.as_ref()).await
     }
 
     /// Open a self-healing protocol-v2 connection (see [`live`]): reconnects, recovers

@@ -71,9 +71,10 @@ pub(crate) async fn start(
         addr,
     )
     .await?;
-    connect.serve_wss(ws_listener, gochat_core::tls::acceptor(&cfg.tls)?);
+    let tls = gochat_core::tls::acceptor(&cfg.tls)?;
+    connect.serve_wss(ws_listener, tls.clone());
     for l in tcp_listeners {
-        connect.serve_tcp(l);
+        connect.serve_tcps(l, tls.clone().filter(|_| cfg.tls.tcp));
     }
     Ok(ConnectHandle {
         connect,
