@@ -14,7 +14,11 @@ const LIMIT: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_twice_the_limit_admits_at_most_the_limit() {
-    let s = start_with(|c| c.connect.max_connections = LIMIT).await;
+    let s = start_with(|c| {
+        c.connect.max_connections = LIMIT;
+        c.limits.open_connections_per_user = 0; // one user opens them all
+    })
+    .await;
     let token = register(s.api(), "crowd").await;
     // Watch the server's own counts the whole time.
     let peak = Arc::new(AtomicUsize::new(0));

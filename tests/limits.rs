@@ -168,6 +168,7 @@ async fn an_address_over_its_connection_cap_is_refused_with_1013() {
         c.limits.trusted_networks.clear(); // loopback is trusted by default
         c.limits.open_connections_per_ip = 100;
         c.limits.connection_burst_per_ip = 1000;
+        c.limits.open_connections_per_user = 0; // one user opens them all
     })
     .await;
     let token = register(s.api(), "many").await;
@@ -221,4 +222,52 @@ async fn the_page_is_served_with_security_headers() {
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(r.header("x-frame-options"), Some("DENY"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_its_connection_cap_is_refused_and_others_are_not() {
+    let s = start_with(|c| c.limits.open_connections_per_user = 3).await;
+    let (many, other) = (
+        register(s.api(), "greedy").await,
+        register(s.api(), "modest").await,
+    );
+    let mut open = Vec::new();
+    let (mut admitted, mut refused) = (0, 0);
+    for _ in 0..5 {
+        let mut c = ws_open(s.ws()).await;
+        c.send_text(&json!({"authToken": many, "roomId": 1}).to_string())
+            .await;
+        match c.next_event(Duration::from_millis(300)).await {
+            Event::Closed(code, reason) => {
+                assert_eq!(
+                    (code, reason.as_str()),
+                    (Some(1013), "too many connections for this user")
+                );
+                refused += 1;
+            }
+            _ => {
+                admitted += 1;
+                open.push(c);
+            }
+        }
+    }
+    println!("5 connections of one user, cap 3: {admitted} admitted, {refused} refused");
+    assert_eq!((admitted, refused), (3, 2));
+    let mut fine = ws_open(s.ws()).await;
+    fine.send_text(&json!({"authToken": other, "roomId": 1}).to_string())
+        .await;
+    assert!(!matches!(
+        fine.next_event(Duration::from_millis(300)).await,
+        Event::Closed(..)
+    ));
+    // The refused ones left no presence behind: the room counts the two users once each.
+    let r = post(
+        s.api(),
+        "/push/count",
+        &json!({"authToken": other, "roomId": 1}).to_string(),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0);
+    fine.next_matching(|v| v["op"] == 4 && v["count"] == 2)
+        .await;
 }

@@ -3,7 +3,8 @@
 //! handshake. Addresses in `trusted_networks` are exempt.
 
 use gochat_core::config::LimitsConfig;
-use gochat_core::limits::{AddressTicket, Buckets, Networks, PerAddress};
+use gochat_core::limits::{AddressTicket, Buckets, Networks, OpenCount, OpenTicket, PerAddress};
+use gochat_core::model::UserId;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ pub(crate) struct AddressLimits {
     trusted: Networks,
     rate: Option<Buckets<IpAddr>>,
     open: Option<Arc<PerAddress>>,
+    /// Open connections per user (after authentication), trusted networks included.
+    per_user: Option<Arc<OpenCount<UserId>>>,
 }
 
 impl AddressLimits {
@@ -22,6 +25,16 @@ impl AddressLimits {
                 c.connection_burst_per_ip,
             ),
             open: PerAddress::new(c.open_connections_per_ip),
+            per_user: OpenCount::new(c.open_connections_per_user),
+        }
+    }
+
+    /// Count an authenticated connection of `user`: `Err` when the user has its maximum
+    /// open here already.
+    pub(crate) fn admit_user(&self, user: UserId) -> Result<Option<OpenTicket<UserId>>, ()> {
+        match &self.per_user {
+            Some(count) => count.admit(user).map(Some).ok_or(()),
+            None => Ok(None),
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct Admitted {
     ch: Arc<Channel>,
     shared: Arc<Shared>,
     released: bool,
+    /// Counts it against its user's open connections until it goes.
+    _per_user: Option<gochat_core::limits::OpenTicket<gochat_core::model::UserId>>,
 }
 
 /// What a new connection gets: its place, its queue, and (v2) the logs to replay from
@@ -112,13 +114,28 @@ pub(crate) async fn admit(
         ch
     };
     let ch = Arc::new(ch);
+    let per_user = shared.addresses.admit_user(welcome.user.id);
     shared.hub.put(ch.clone());
-    Ok(Entered {
-        admitted: Admitted {
+    let Ok(per_user) = per_user else {
+        // Logic has recorded its presence: release it properly before refusing.
+        let refused = Admitted {
             ch,
             shared: shared.clone(),
             released: false,
-        },
+            _per_user: None,
+        };
+        refused.release().await;
+        gochat_core::metrics::metrics().limited("connections_per_user");
+        return Err(refuse(close::USER_LIMIT, 1, close::USER_LIMIT.reason));
+    };
+    let admitted = Admitted {
+        ch,
+        shared: shared.clone(),
+        released: false,
+        _per_user: per_user,
+    };
+    Ok(Entered {
+        admitted,
         rx,
         replays,
     })

@@ -71,6 +71,10 @@ pub struct Channel {
     /// Live messages held back while a replay of their log is written (v2), so that the
     /// replay and the live stream meet with no gap and no duplicate.
     held: Mutex<Held>,
+    /// Per log, the highest seq a replay sent: a live message at or below it was in the
+    /// replay already (it was stored before the replay read the store, and delivered after
+    /// the replay was written) and is dropped.
+    replayed: Mutex<HashMap<HoldKey, u64>>,
     /// Frames waiting for the writer.
     tx: mpsc::Sender<Bytes>,
     /// Frames the queue holds at most (also the most held back per log).
@@ -110,6 +114,7 @@ impl Channel {
                 version: 1,
                 rooms: Mutex::new(rooms),
                 held: Mutex::default(),
+                replayed: Mutex::default(),
                 tx,
                 capacity: queue.max(1),
                 kick: CancellationToken::new(),
@@ -147,6 +152,9 @@ impl Channel {
             Some(buf) => buf.push((seq, frame)),
             None => {
                 drop(held);
+                if self.replayed.lock().get(&key).is_some_and(|r| seq <= *r) {
+                    return; // sent by the replay
+                }
                 self.push(frame);
             }
         }
@@ -161,6 +169,10 @@ impl Channel {
     /// started): queue the held messages past it, in the order they came, and go live.
     pub fn release(&self, key: HoldKey, replayed: u64) {
         let mut held = self.held.lock();
+        let mut floor = self.replayed.lock();
+        let f = floor.entry(key).or_insert(0);
+        *f = (*f).max(replayed);
+        drop(floor);
         if let Some(buf) = held.remove(&key) {
             // Pushed under the lock, so no live message overtakes the held ones.
             for (seq, frame) in buf {
@@ -285,6 +297,8 @@ mod tests {
             c.push(Bytes::from(format!("replay {seq}")));
         }
         c.release(HoldKey::Room(1), 6);
+        // Stored before the replay read it, delivered after: already sent.
+        c.push_live(Bytes::from_static(b"live 5 late"), HoldKey::Room(1), 5);
         c.push_live(Bytes::from_static(b"live 8"), HoldKey::Room(1), 8);
         assert_eq!(
             drain(&mut rx),

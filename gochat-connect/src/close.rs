@@ -61,6 +61,9 @@ pub const ADDRESS_LIMIT: CloseReason = reason(
     close::TRY_AGAIN_LATER,
     "too many connections from this address",
 );
+/// The user has `open_connections_per_user` connections open on this server already.
+pub const USER_LIMIT: CloseReason =
+    reason(close::TRY_AGAIN_LATER, "too many connections for this user");
 /// The server was full and this connection, not yet authenticated, made room for another.
 pub const EVICTED: CloseReason = reason(
     close::TRY_AGAIN_LATER,

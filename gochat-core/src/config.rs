@@ -685,6 +685,8 @@ pub struct LimitsConfig {
     pub connections_per_ip_per_sec: u32,
     /// Connections one address may hold open at once (connect). Default 1000.
     pub open_connections_per_ip: u32,
+    /// Connections one user may hold open at once on one connect server. Default 64.
+    pub open_connections_per_user: u32,
     /// Networks exempt from the per-address limits. Default loopback
     /// (`127.0.0.0/8`, `::1/128`): load tests and a reverse proxy on the same host.
     pub trusted_networks: Vec<String>,
@@ -709,6 +711,7 @@ impl Default for LimitsConfig {
             connection_burst_per_ip: 200,
             connections_per_ip_per_sec: 50,
             open_connections_per_ip: 1000,
+            open_connections_per_user: 64,
             trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             trusted_proxies: Vec::new(),
         }
