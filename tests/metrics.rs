@@ -129,5 +129,16 @@ async fn counters_move_by_exactly_the_workload() {
         assert_eq!(d(key), want, "{key}");
     }
     assert!(after["gochat_store_append_seconds_count"] >= 12.0);
+    // The memory queue holds nothing once everything is acknowledged (reported each second).
+    let mut held = after["gochat_queue_held"];
+    for _ in 0..30 {
+        if held == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held = scrape(&s).await["gochat_queue_held"];
+    }
+    assert_eq!(held, 0.0, "the queue still holds entries");
+    assert!(after["gochat_queue_acked_total"] >= 13.0);
     assert!(after[r#"gochat_connections_admitted_total{transport="ws"}"#] >= 3.0);
 }

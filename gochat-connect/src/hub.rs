@@ -141,22 +141,32 @@ impl Hub {
 
     /// Add a channel.
     pub fn put(&self, ch: Arc<Channel>) {
+        memberships(ch.room_count() as i64);
         self.bucket(ch.user_id).put(ch);
     }
 
     /// Remove a channel.
     pub fn remove(&self, ch: &Channel) {
+        memberships(-(ch.room_count() as i64));
         self.bucket(ch.user_id).remove(ch);
     }
 
     /// Put a channel in one more room; `false` if it was in it already.
     pub fn join_room(&self, ch: &Arc<Channel>, room: RoomId) -> bool {
-        self.bucket(ch.user_id).join_room(ch, room)
+        let joined = self.bucket(ch.user_id).join_room(ch, room);
+        if joined {
+            memberships(1);
+        }
+        joined
     }
 
     /// Take a channel out of a room; `false` if it was not in it.
     pub fn leave_room(&self, ch: &Channel, room: RoomId) -> bool {
-        self.bucket(ch.user_id).leave_room(ch, room)
+        let left = self.bucket(ch.user_id).leave_room(ch, room);
+        if left {
+            memberships(-1);
+        }
+        left
     }
 
     /// Open channels.
@@ -322,6 +332,10 @@ impl Hub {
             .filter(|o| o.server_id == self.server_id)
             .map(|o| o.channel_id)
     }
+}
+
+fn memberships(by: i64) {
+    gochat_core::metrics::metrics().room_memberships.inc_by(by);
 }
 
 /// Count a message's frames handed to `n` connections, and the time since it was posted

@@ -68,6 +68,14 @@ pub struct Metrics {
     pub queue_acked: Counter,
     /// Queue entries given up on and dead-lettered.
     pub queue_dead_lettered: Counter,
+    /// Queue entries handed out again (claimed after their claim-idle time).
+    pub queue_redelivered: Counter,
+    /// Entries the queue holds, not yet acknowledged (as a task worker last saw it).
+    pub queue_held: Gauge,
+    /// Of those, handed out and not yet acknowledged.
+    pub queue_pending: Gauge,
+    /// Room memberships of this connect server's connections (a connection in 3 rooms: 3).
+    pub room_memberships: Gauge,
     rpc_calls: Family<Method, Counter>,
     rpc_errors: Family<Method, Counter>,
 }
@@ -95,6 +103,10 @@ impl Metrics {
             store_batch: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             queue_acked: Counter::default(),
             queue_dead_lettered: Counter::default(),
+            queue_redelivered: Counter::default(),
+            queue_held: Gauge::default(),
+            queue_pending: Gauge::default(),
+            room_memberships: Gauge::default(),
             rpc_calls: Family::default(),
             rpc_errors: Family::default(),
         };
@@ -166,6 +178,26 @@ impl Metrics {
             "queue_dead_lettered",
             "Queue entries dead-lettered",
             m.queue_dead_lettered.clone(),
+        );
+        r.register(
+            "queue_redelivered",
+            "Queue entries handed out again after their claim-idle time",
+            m.queue_redelivered.clone(),
+        );
+        r.register(
+            "queue_held",
+            "Entries in the queue not yet acknowledged",
+            m.queue_held.clone(),
+        );
+        r.register(
+            "queue_pending",
+            "Entries handed out to a worker and not yet acknowledged",
+            m.queue_pending.clone(),
+        );
+        r.register(
+            "room_memberships",
+            "Room memberships of this server's connections",
+            m.room_memberships.clone(),
         );
         r.register(
             "rpc_calls",

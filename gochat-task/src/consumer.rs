@@ -73,6 +73,7 @@ impl Task {
         let abandon = CancellationToken::new();
         let mut senders: HashMap<String, mpsc::UnboundedSender<Parts>> = HashMap::new();
         let in_flight = InFlight::default();
+        let depth = tokio::spawn(report_depth(self.queue.clone(), shutdown.clone()));
 
         while !shutdown.is_cancelled() {
             // A place for at least one entry first (at the in-flight bound, wait), then for
@@ -99,6 +100,10 @@ impl Task {
                     continue;
                 }
             };
+            let again = received.iter().filter(|r| r.deliveries > 1).count();
+            gochat_core::metrics::metrics()
+                .queue_redelivered
+                .inc_by(again as u64);
             // A copy of an entry this worker is still retrying (the queue handed it out again
             // after its claim-idle time) is already being taken care of.
             let received: Vec<Received> = received
@@ -157,6 +162,7 @@ impl Task {
             pipelines.wait().await;
         }
         drop(done_tx);
+        depth.abort();
         let _ = acker.await;
     }
 
@@ -240,6 +246,22 @@ pub struct Routed {
     pub by_server: crate::router::Routes<usize>,
     /// Parts of each entry, by index.
     pub parts_per_entry: Vec<usize>,
+}
+
+/// Every second until shutdown, what the queue holds, for the metrics.
+async fn report_depth(queue: Arc<dyn Queue>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Ok(d) = queue.depth().await {
+            let m = gochat_core::metrics::metrics();
+            m.queue_held.set(d.held as i64);
+            m.queue_pending.set(d.pending as i64);
+        }
+    }
 }
 
 /// Acknowledge finished entries in batches until every entry and pipeline is gone.

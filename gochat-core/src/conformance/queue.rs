@@ -29,6 +29,7 @@ where
     Fut: Future<Output = Q>,
 {
     in_order_once(make(LONG_IDLE).await).await;
+    depth_counts_held_and_pending(make(LONG_IDLE).await).await;
     max_is_respected(make(LONG_IDLE).await).await;
     receive_wakes_on_publish(Arc::new(make(LONG_IDLE).await)).await;
     unacked_is_redelivered_to_another_consumer(
@@ -68,6 +69,37 @@ async fn in_order_once<Q: Queue>(q: Q) {
     assert!(
         more.is_empty(),
         "acknowledged deliveries come back: {more:?}"
+    );
+}
+
+async fn depth_counts_held_and_pending<Q: Queue>(q: Q) {
+    use crate::queue::Depth;
+    assert_eq!(q.depth().await.unwrap(), Depth::default());
+    for id in 1..=3 {
+        q.publish(delivery(id)).await.unwrap();
+    }
+    assert_eq!(
+        q.depth().await.unwrap(),
+        Depth {
+            held: 3,
+            pending: 0
+        }
+    );
+    let got = q.receive("a", 2, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        q.depth().await.unwrap(),
+        Depth {
+            held: 3,
+            pending: 2
+        }
+    );
+    q.ack(&[got[0].receipt]).await.unwrap();
+    assert_eq!(
+        q.depth().await.unwrap(),
+        Depth {
+            held: 2,
+            pending: 1
+        }
     );
 }
 

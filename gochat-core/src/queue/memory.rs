@@ -186,6 +186,15 @@ impl Queue for MemoryQueue {
     fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
     }
+
+    async fn depth(&self) -> Result<super::Depth> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = s.pending.len() as u64;
+        Ok(super::Depth {
+            held: s.ready.len() as u64 + pending,
+            pending,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -68,4 +68,16 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Entries moved to the dead letters since this queue value was made (by this process).
     fn dead_lettered(&self) -> u64;
+
+    /// How much the queue holds now (for the metrics).
+    async fn depth(&self) -> Result<Depth>;
+}
+
+/// What a queue holds at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Entries not yet acknowledged: waiting to be handed out, or handed out.
+    pub held: u64,
+    /// Of those, handed out to a consumer and not yet acknowledged.
+    pub pending: u64,
 }

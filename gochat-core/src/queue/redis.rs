@@ -422,6 +422,27 @@ impl Queue for RedisQueue {
     fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
     }
+
+    async fn depth(&self) -> Result<super::Depth> {
+        // Acknowledged entries are deleted, so the stream's length is what is held.
+        let held: u64 = redis::cmd("XLEN")
+            .arg(&self.config.stream)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let summary: Value = redis::cmd("XPENDING")
+            .arg(&self.config.stream)
+            .arg(&self.config.group)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let pending = match summary {
+            Value::Array(v) => match v.first() {
+                Some(Value::Int(n)) => *n as u64,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Ok(super::Depth { held, pending })
+    }
 }
 
 #[cfg(test)]
