@@ -84,17 +84,6 @@ impl<K: Hash + Eq + Clone> Lockout<K> {
         })
     }
 
-    /// `Err(remaining)` while `key` is locked.
-    pub fn check(&self, key: &K) -> Result<(), Duration> {
-        match self.map.get(key) {
-            Some(e) if e.0 >= self.max => {
-                let left = self.window.saturating_sub(e.1.elapsed());
-                if left.is_zero() { Ok(()) } else { Err(left) }
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Count an attempt for `key` as a failure until it turns out otherwise
     /// ([`succeeded`](Self::succeeded), [`refund`](Self::refund)), unless `key` is locked:
     /// checked and counted at once, so concurrent attempts cannot all slip under the limit.
@@ -124,17 +113,6 @@ impl<K: Hash + Eq + Clone> Lockout<K> {
             self.map
                 .retain(|_, (_, since)| since.elapsed() < self.window);
         }
-    }
-
-    /// Count a failure for `key`.
-    pub fn failed(&self, key: &K) {
-        self.sweep();
-        let now = Instant::now();
-        let mut e = self.map.entry(key.clone()).or_insert((0, now));
-        if now.duration_since(e.1) >= self.window {
-            *e = (0, now);
-        }
-        e.0 += 1;
     }
 
     /// A success clears `key`'s failures.
@@ -271,14 +249,13 @@ mod tests {
     fn a_lockout_locks_after_max_failures_for_the_window() {
         let l = Lockout::new(3, Duration::from_millis(50)).unwrap();
         for _ in 0..3 {
-            assert!(l.check(&"bob").is_ok());
-            l.failed(&"bob");
+            assert!(l.attempt(&"bob").is_ok());
         }
-        assert!(l.check(&"bob").is_err());
-        assert!(l.check(&"alice").is_ok());
+        assert!(l.attempt(&"bob").is_err());
+        assert!(l.attempt(&"alice").is_ok());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(l.check(&"bob").is_ok(), "the window ended");
-        l.failed(&"carol");
+        assert!(l.attempt(&"bob").is_ok(), "the window ended");
+        l.attempt(&"carol").unwrap();
         l.succeeded(&"carol");
         assert!(l.map.get(&"carol").is_none());
         // Attempts count before their outcome is known; a refund takes one back.

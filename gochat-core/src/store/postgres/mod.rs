@@ -180,11 +180,8 @@ impl PostgresStore {
             db.timed("migrate", schema::migrate(object, schema)).await?;
             conn.keep();
         }
-        // One committer: several would only queue on each other's head locks (measured: 4
-        // committers store a third less than 1, see docs/performance.md).
-        let committers = 1;
         Ok(Self {
-            appender: Arc::new(Appender::start(db.clone(), committers)),
+            appender: Arc::new(Appender::start(db.clone())),
             db,
         })
     }
