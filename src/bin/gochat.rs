@@ -63,6 +63,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    cli::tune_allocator();
     cli::init_tracing(&args.common.log_format);
     let mut c = args.common.load()?;
     args.store.apply(&mut c);
