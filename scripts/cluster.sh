@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A local gochat cluster on loopback: every layer its own process — 2 logic, 2 connect,
-# 2 task, 1 api — on a Redis of its own with persistence on (AOF, fsync every second: the
+# 2 task, 1 api (GOCHAT_CLUSTER_LOGIC, _CONNECT, _TASK change the counts) — on a Redis of its own with persistence on (AOF, fsync every second: the
 # undelivered queue and the sessions survive a Redis restart; the machine's Redis on 6379
 # keeps nothing on disk, so it is never used), etcd (started here if none answers on 2379)
 # and PostgreSQL, which holds users and history for both logic instances — no SQLite file is
@@ -121,23 +121,34 @@ TOML
     printf '\n[logic]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\n[connect]\nchannel_queue = 8192\n' >>"$state/cluster.toml"
   fi
   local cfg=(--config "$state/cluster.toml")
-  local ws1 ws2 api tcp1 tcp2
-  ws1=$(free_port); ws2=$(free_port); api=$(free_port)
-  start logic-1 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-1 --node-id 1 --rpc-addr "127.0.0.1:$(free_port)"
-  wait_ready logic-1 # creates the demo users before the second instance starts
-  start logic-2 "$bin/gochat-logic" "${cfg[@]}" --instance-id logic-2 --node-id 2 --rpc-addr "127.0.0.1:$(free_port)"
-  tcp1=$(free_port); tcp2=$(free_port)
-  start connect-1 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-1 --ws-addr "127.0.0.1:$ws1" --tcp-addr "127.0.0.1:$tcp1" --rpc-addr "127.0.0.1:$(free_port)"
-  start connect-2 "$bin/gochat-connect" "${cfg[@]}" --server-id connect-2 --ws-addr "127.0.0.1:$ws2" --tcp-addr "127.0.0.1:$tcp2" --rpc-addr "127.0.0.1:$(free_port)"
-  start task-1 "$bin/gochat-task" "${cfg[@]}" --consumer task-1
-  start task-2 "$bin/gochat-task" "${cfg[@]}" --consumer task-2
+  local api i port ws_list="" tcp_list="" later=()
+  local n_logic=${GOCHAT_CLUSTER_LOGIC:-2} n_connect=${GOCHAT_CLUSTER_CONNECT:-2} n_task=${GOCHAT_CLUSTER_TASK:-2}
+  api=$(free_port)
+  for i in $(seq "$n_logic"); do
+    start "logic-$i" "$bin/gochat-logic" "${cfg[@]}" --instance-id "logic-$i" --node-id "$i" --rpc-addr "127.0.0.1:$(free_port)"
+    # The first creates the demo users before the others start.
+    if [ "$i" = 1 ]; then wait_ready logic-1; else later+=("logic-$i"); fi
+  done
+  local ws1=""
+  for i in $(seq "$n_connect"); do
+    port=$(free_port); [ -z "$ws1" ] && ws1=$port
+    local tcp; tcp=$(free_port)
+    start "connect-$i" "$bin/gochat-connect" "${cfg[@]}" --server-id "connect-$i" --ws-addr "127.0.0.1:$port" --tcp-addr "127.0.0.1:$tcp" --rpc-addr "127.0.0.1:$(free_port)"
+    ws_list+="${ws_list:+, }ws://127.0.0.1:$port/ws (connect-$i)"
+    tcp_list+="${tcp_list:+, }127.0.0.1:$tcp (connect-$i)"
+    later+=("connect-$i")
+  done
+  for i in $(seq "$n_task"); do
+    start "task-$i" "$bin/gochat-task" "${cfg[@]}" --consumer "task-$i"
+    later+=("task-$i")
+  done
   start api "$bin/gochat-api" "${cfg[@]}" --api-addr "127.0.0.1:$api" --ws-port "$ws1"
-  for n in logic-2 connect-1 connect-2 task-1 task-2 api; do wait_ready "$n"; done
+  for n in "${later[@]}" api; do wait_ready "$n"; done
   cat >"$state/urls" <<URLS
 page:      http://127.0.0.1:$api/   (its WebSocket: connect-1)
 api:       127.0.0.1:$api
-websocket: ws://127.0.0.1:$ws1/ws (connect-1), ws://127.0.0.1:$ws2/ws (connect-2)
-tcp:       127.0.0.1:$tcp1 (connect-1), 127.0.0.1:$tcp2 (connect-2)
+websocket: $ws_list
+tcp:       $tcp_list
 redis:     redis://127.0.0.1:$redis_port   etcd: http://127.0.0.1:$etcd_port
 postgres:  $pg_url (schema $schema)
 logs:      $state/logs/

@@ -1,38 +1,77 @@
 #!/usr/bin/env bash
-# The load-test table of docs/performance.md: the same gochat-bench runs against the ceiling
-# probe (../shared/ceiling, `fanout gochat`) and against our standalone server, one after the
-# other on this machine. Prints one JSON line per test and server. Loopback only.
-#   scripts/perf.sh                 # everything (~6 minutes)
-#   PERF_TESTS="room idle" scripts/perf.sh
-#   PERF_TESTS=history scripts/perf.sh   # room and private, history on vs off
-#   PERF_TESTS=store scripts/perf.sh     # stored msgs/s: SQLite, PostgreSQL from 1 and 2 stores
+# The load tests of docs/performance.md, one JSON line per test and server on stdout: the same
+# gochat-bench runs against the ceiling probe (../shared/ceiling, `fanout gochat`) and our
+# standalone server one after the other, and against local clusters (scripts/cluster.sh, on
+# PostgreSQL). Loopback only.
+#   scripts/perf.sh                        # every test below (~40 minutes)
+#   PERF_TESTS="room idle" scripts/perf.sh # some of them
+# Tests: room latency private idle (ceiling and ours), socket (posting over v2 sockets
+# against REST), recovery (10 000 clients reconnecting after a restart), history (on
+# against off), store (the stores alone), distributed (cluster against standalone), matrix
+# (PostgreSQL cluster with 1-3 connect servers and 1-2 task workers), massive (100 000
+# WebSockets over 6 connect servers, one room broadcast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=${PERF_TESTS:-"room latency private idle distributed"}
+config=benches/bench-server.toml
+
+# `scripts/perf.sh restart-standalone WORK down|up`: the recovery test's restart. Kills the
+# server (-9) and starts it again on its data, without (down) or with (up) its WebSocket
+# listener; prints the new pid.
+if [ "${1:-}" = restart-standalone ]; then
+  work=$2
+  pid=$(cat "$work/server.pid")
+  kill -9 "$pid" 2>/dev/null || true
+  # Gone, or a zombie of perf.sh: either way its sockets and files are closed.
+  while [ -e "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do sleep 0.05; done
+  ws=127.0.0.1:17000
+  [ "$3" = down ] && ws=127.0.0.1:17999
+  target/release/gochat --config "$config" --data-dir "$work/data" --api-addr 127.0.0.1:17070 \
+    --ws-addr "$ws" --no-tcp >>"$work/ours.log" 2>&1 </dev/null &
+  echo $! >"$work/server.pid"
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:17070/" && break; sleep 0.1; done
+  cat "$work/server.pid"
+  exit 0
+fi
+
+tests=${PERF_TESTS:-"room latency private idle socket recovery history store distributed matrix massive"}
+need=()
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+if ((${#need[@]})); then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 cargo build --release --quiet --bin gochat --bin gochat-bench
-cargo build --release --quiet --features distributed --bins
+case " $tests " in
+  *" distributed "* | *" matrix "* | *" massive "*) cargo build --release --quiet --features distributed --bins ;;
+esac
 ceiling=../shared/ceiling/Cargo.toml
 [ -f "$ceiling" ] && cargo build --release --quiet --manifest-path "$ceiling" --target-dir target/ceiling
 bench=target/release/gochat-bench
 work=$(mktemp -d)
 server_pid=""
 stop() {
+  [ -f "$work/server.pid" ] && server_pid=$(cat "$work/server.pid")
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   server_pid=""
+  rm -f "$work/server.pid"
 }
-trap 'stop; rm -rf "$work"' EXIT
+cluster_down() { [ -n "${GOCHAT_CLUSTER_DIR:-}" ] && scripts/cluster.sh down >/dev/null 2>&1 || true; }
+trap 'stop; cluster_down; rm -rf "$work"' EXIT
 
 start() { # which
   case $1 in
     ceiling) target/ceiling/release/fanout gochat --api 127.0.0.1:27070 --ws 127.0.0.1:27000 >"$work/ceiling.log" 2>&1 &
              server_pid=$!; api=127.0.0.1:27070; ws=127.0.0.1:27000 ;;
     ours|ours-nohistory)
-          local config=benches/bench-server.toml
-          [ "$1" = ours-nohistory ] && config=benches/bench-server-nohistory.toml
+          local cfg=$config
+          [ "$1" = ours-nohistory ] && cfg=benches/bench-server-nohistory.toml
           rm -rf "$work/data"
-          target/release/gochat --config "$config" --data-dir "$work/data" \
+          target/release/gochat --config "$cfg" --data-dir "$work/data" \
             --api-addr 127.0.0.1:17070 --ws-addr 127.0.0.1:17000 --no-tcp >"$work/ours.log" 2>&1 &
-          server_pid=$!; api=127.0.0.1:17070; ws=127.0.0.1:17000 ;;
+          server_pid=$!; echo "$server_pid" >"$work/server.pid"
+          api=127.0.0.1:17070; ws=127.0.0.1:17000 ;;
   esac
   for _ in $(seq 100); do curl -s -o /dev/null "http://$api/" && return 0; sleep 0.1; done
   echo "server $1 did not start"; exit 1
@@ -45,47 +84,126 @@ run() { # which, then gochat-bench's test arguments
   stop
 }
 
-cluster_room() { # the room test against a local cluster of separate processes (release)
-  export GOCHAT_CLUSTER_DIR="$work/cluster" GOCHAT_CLUSTER_BENCH=1
+cluster_up() { # connect servers, task workers, logic instances: sets capi, cws (all, comma-separated)
+  export GOCHAT_CLUSTER_DIR="$work/cluster" GOCHAT_CLUSTER_BENCH=1 GOCHAT_CLUSTER_SCHEMA=gochat_perf
+  export GOCHAT_CLUSTER_CONNECT=$1 GOCHAT_CLUSTER_TASK=$2 GOCHAT_CLUSTER_LOGIC=$3
+  # Every cluster starts on an empty schema of the machine's PostgreSQL (when it answers).
+  psql -h 127.0.0.1 -U postgres -d test -qc 'DROP SCHEMA IF EXISTS gochat_perf CASCADE' >/dev/null 2>&1 || true
   scripts/cluster.sh up >/dev/null
-  local capi cws
   capi=$(awk '/^api:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")
-  cws=$(awk '/^websocket:/ {sub("ws://", "", $2); sub("/ws", "", $2); print $2}' "$GOCHAT_CLUSTER_DIR/urls")
-  "$bench" --api "$capi" --ws "$cws" --label distributed room "$@" 2>/dev/null || true
+  cws=$(grep -o 'ws://[0-9.:]*' "$GOCHAT_CLUSTER_DIR/urls" | sed 's|ws://||' | paste -sd, -)
+}
+
+connect_rss_kb() { # the summed RSS of the cluster's connect servers
+  local total=0 pid
+  for pid in $(awk '/^connect-/ {print $2}' "$GOCHAT_CLUSTER_DIR/pids"); do
+    total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")))
+  done
+  echo "$total"
+}
+
+massive() { # N WebSockets over S connect servers, one load process per server, one broadcast
+  local total=${MASSIVE_CONNECTIONS:-100000} servers=${MASSIVE_SERVERS:-6} i before after
+  cluster_up "$servers" 2 1
+  local per=$((total / servers)) holds=()
+  IFS=, read -ra wss <<<"$cws"
+  before=$(connect_rss_kb)
+  for i in $(seq "$servers"); do
+    # Each process its own source address: ~28k ephemeral ports each, and its own 20 000
+    # descriptors.
+    "$bench" --api "$capi" --ws "${wss[$((i - 1))]}" --sources "127.0.0.$((10 + i))" \
+      --prefix "m${i}x$RANDOM" --label massive hold --users "$per" --messages 1 --secs 900 \
+      >"$work/hold-$i.json" 2>"$work/hold-$i.err" &
+    holds+=($!)
+  done
+  for i in $(seq "$servers"); do
+    until grep -q '^ready' "$work/hold-$i.err" 2>/dev/null; do
+      kill -0 "${holds[$((i - 1))]}" 2>/dev/null || { echo "hold $i failed:" >&2; tail -5 "$work/hold-$i.err" >&2; return 1; }
+      sleep 1
+    done
+  done
+  after=$(connect_rss_kb)
+  "$bench" --api "$capi" --ws "${wss[0]}" --label massive broadcast --members $((per * servers)) --messages 1 \
+    >"$work/broadcast.json" 2>"$work/broadcast.err"
+  for p in "${holds[@]}"; do wait "$p" || true; done
+  python3 - "$work" "$servers" "$before" "$after" <<'PY'
+import json, sys, glob
+work, servers, before, after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+holds = [json.load(open(f)) for f in sorted(glob.glob(f"{work}/hold-*.json"))]
+b = json.load(open(f"{work}/broadcast.json"))
+conns = sum(h["users"] for h in holds)
+delivered = sum(h["delivered"] for h in holds)
+done = max(h["last_delivery_unix_us"] for h in holds)
+span = (done - b["first_send_unix_us"]) / 1e6
+print(json.dumps({
+    "test": "massive", "label": "distributed", "connect_servers": servers, "connections": conns,
+    "expected": sum(h["expected"] for h in holds), "delivered": delivered,
+    "lost": sum(h["lost"] for h in holds), "duplicates": sum(h["duplicates"] for h in holds),
+    "closed": sum(h["closed"] for h in holds),
+    "connect_all_s": (max(h["connect_end_unix_us"] for h in holds) - min(h["connect_start_unix_us"] for h in holds)) / 1e6,
+    "broadcast_complete_s": span, "deliveries_per_s": delivered / span if span > 0 else 0,
+    "latency_p50_ms": sorted(h["latency_ms"]["p50"] for h in holds)[len(holds) // 2],
+    "latency_max_ms": max(h["latency_ms"]["max"] for h in holds),
+    "connect_rss_before_kb": before, "connect_rss_after_kb": after,
+    "rss_per_conn_bytes": (after - before) * 1024 // max(conns, 1),
+}))
+PY
   scripts/cluster.sh down >/dev/null
 }
 
 for t in $tests; do
-  if [ "$t" = store ]; then
-    # The store alone (benches/store_write.rs): the machine's PostgreSQL, or a throwaway one.
-    source scripts/postgres.sh
-    mkdir -p "$work/pg" && chmod 755 "$work" "$work/pg"
-    GOCHAT_BENCH_POSTGRES=$(gochat_postgres_ensure "$work/pg") \
-      cargo bench --quiet --bench store_write --features postgres 2>/dev/null | grep -v '^$'
-    gochat_postgres_stop "$work/pg"
-    continue
-  fi
-  if [ "$t" = history ]; then
-    # History on (the default) against off, same run: what storing every message costs.
-    for which in ours ours-nohistory; do
-      run "$which" room --users 2000 --messages 200 --senders 4
-      run "$which" private --users 1000 --messages 20000 --senders 32
-    done
-    continue
-  fi
-  if [ "$t" = distributed ]; then
-    # Standalone and distributed in the same run: the ratio is what is reported.
-    run ours room --users 2000 --messages 200 --senders 4
-    cluster_room --users 2000 --messages 200 --senders 4
-    continue
-  fi
-  for which in ceiling ours; do
-    [ "$which" = ceiling ] && [ ! -x target/ceiling/release/fanout ] && continue
-    case $t in
-      room) run "$which" room --users 2000 --messages 200 --senders 4 ;;
-      latency) run "$which" room --users 1000 --messages 200 --senders 1 --rate 20 ;;
-      private) run "$which" private --users 1000 --messages 20000 --senders 32 ;;
-      idle) run "$which" --concurrency 128 idle --users 15000 --secs 5 ;;
-    esac
-  done
+  case $t in
+    store)
+      # The store alone (benches/store_write.rs): the machine's PostgreSQL, or a throwaway one.
+      source scripts/postgres.sh
+      mkdir -p "$work/pg" && chmod 755 "$work" "$work/pg"
+      GOCHAT_BENCH_POSTGRES=$(gochat_postgres_ensure "$work/pg") \
+        cargo bench --quiet --bench store_write --features postgres 2>/dev/null | grep -v '^$'
+      gochat_postgres_stop "$work/pg" ;;
+    history)
+      # History on (the default) against off, same run: what storing every message costs.
+      for which in ours ours-nohistory; do
+        run "$which" room --users 2000 --messages 200 --senders 4
+        run "$which" private --users 1000 --messages 20000 --senders 32
+      done ;;
+    socket)
+      # Posting over v2 sockets (op 3, each awaiting its reply) beside REST, same room.
+      for via in rest socket; do
+        run ours room --users 2000 --messages 200 --senders 4 --via "$via"
+        run ours room --users 1000 --messages 200 --senders 1 --rate 20 --via "$via"
+      done ;;
+    recovery)
+      start ours
+      "$bench" --api "$api" --ws "$ws" --server-pid "$server_pid" --label ours \
+        recovery --users 10000 --missed 50 --restart-cmd "scripts/perf.sh restart-standalone $work" 2>/dev/null
+      stop ;;
+    distributed)
+      # Standalone and distributed (2 logic, 2 connect, 2 task) in the same run.
+      run ours room --users 2000 --messages 200 --senders 4
+      cluster_up 2 2 2
+      "$bench" --api "$capi" --ws "$cws" --label distributed room --users 2000 --messages 200 --senders 4 2>/dev/null || true
+      scripts/cluster.sh down >/dev/null ;;
+    matrix)
+      # Where adding processes helps: 1-3 connect servers × 1-2 task workers, one logic.
+      for c in 1 2 3; do
+        for k in 1 2; do
+          cluster_up "$c" "$k" 1
+          "$bench" --api "$capi" --ws "$cws" --label "connect=$c task=$k" room --users 2000 --messages 200 --senders 4 2>/dev/null || true
+          "$bench" --api "$capi" --ws "$cws" --label "connect=$c task=$k" private --users 1000 --messages 20000 --senders 32 2>/dev/null || true
+          scripts/cluster.sh down >/dev/null
+        done
+      done ;;
+    massive) massive ;;
+    *)
+      for which in ceiling ours; do
+        [ "$which" = ceiling ] && [ ! -x target/ceiling/release/fanout ] && continue
+        case $t in
+          room) run "$which" room --users 2000 --messages 200 --senders 4 ;;
+          latency) run "$which" room --users 1000 --messages 200 --senders 1 --rate 20 ;;
+          private) run "$which" private --users 1000 --messages 20000 --senders 32 ;;
+          idle) run "$which" --concurrency 128 idle --users 15000 --secs 5 ;;
+          *) echo "unknown test $t" >&2; exit 2 ;;
+        esac
+      done ;;
+  esac
 done

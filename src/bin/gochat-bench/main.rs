@@ -13,8 +13,10 @@
 
 #[path = "../shared/cli.rs"]
 mod cli;
+mod recovery;
 mod report;
 mod scenario;
+mod spread;
 mod users;
 
 use clap::{Parser, Subcommand};
@@ -27,9 +29,10 @@ pub struct Args {
     /// REST API address.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub api: SocketAddr,
-    /// WebSocket address.
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    pub ws: SocketAddr,
+    /// WebSocket address; several (comma-separated: the connect servers of a cluster) take
+    /// the connections in turn.
+    #[arg(long, default_value = "127.0.0.1:7000", value_delimiter = ',')]
+    pub ws: Vec<SocketAddr>,
     /// Local addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3): each gives
     /// another ~28k ephemeral ports.
     #[arg(long, value_delimiter = ',')]
@@ -71,6 +74,9 @@ pub enum Test {
         /// Messages per second overall; 0 is unlimited.
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// How the senders post: REST, or op 3 on a v2 socket with replies.
+        #[arg(long, value_enum, default_value_t = scenario::Via::Rest)]
+        via: scenario::Via,
     },
     /// M private messages between random pairs of N users, from S senders.
     Private {
@@ -86,6 +92,42 @@ pub enum Test {
         /// Messages per second overall; 0 is unlimited.
         #[arg(long, default_value_t = 0)]
         rate: u64,
+    },
+    /// One share of a room spread over several load processes: connect N members, print
+    /// `ready` on stderr, count message ids 0..M until all arrived (or T seconds passed).
+    Hold {
+        /// Members this process connects.
+        #[arg(long, default_value_t = 10000)]
+        users: usize,
+        /// Messages expected.
+        #[arg(long, default_value_t = 1)]
+        messages: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
+    },
+    /// Wait until the room holds N members besides this one, then post M messages to it.
+    Broadcast {
+        /// Members to wait for.
+        #[arg(long)]
+        members: usize,
+        /// Messages posted.
+        #[arg(long, default_value_t = 1)]
+        messages: usize,
+    },
+    /// N protocol-v2 clients in a room; the server restarts (`CMD down`: without its
+    /// WebSocket listener), M messages are posted, it comes back (`CMD up`, which prints
+    /// the new pid): time until every client recovered exactly what it missed, peak RSS.
+    Recovery {
+        /// Clients.
+        #[arg(long, default_value_t = 10000)]
+        users: usize,
+        /// Messages each one misses.
+        #[arg(long, default_value_t = 50)]
+        missed: usize,
+        /// Shell command taking `down` or `up` that restarts the server.
+        #[arg(long)]
+        restart_cmd: String,
     },
     /// Hold N connections for T seconds and measure the server's memory.
     Idle {
@@ -109,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
             messages,
             senders,
             rate,
-        } => scenario::room(&args, users, messages, senders, rate).await?,
+            via,
+        } => scenario::room(&args, users, messages, senders, rate, via).await?,
         Test::Private {
             users,
             messages,
@@ -117,6 +160,19 @@ async fn main() -> anyhow::Result<()> {
             rate,
         } => scenario::private(&args, users, messages, senders, rate).await?,
         Test::Idle { users, secs } => scenario::idle(&args, users, secs).await?,
+        Test::Hold {
+            users,
+            messages,
+            secs,
+        } => spread::hold(&args, users, messages, secs).await?,
+        Test::Recovery {
+            users,
+            missed,
+            restart_cmd,
+        } => recovery::recovery(&args, users, missed, &restart_cmd).await?,
+        Test::Broadcast { members, messages } => {
+            spread::broadcast(&args, members, messages).await?
+        }
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -33,14 +33,37 @@ pub struct Report {
     pub sends_per_s: f64,
     /// Send → receipt.
     pub latency_ms: Latency,
+    /// Server RSS before the first registration.
+    pub rss_start_kb: Option<u64>,
     /// Server RSS with the users registered and logged in, before any connection.
     pub rss_before_kb: Option<u64>,
     /// Server RSS with every connection open.
     pub rss_after_kb: Option<u64>,
     /// (after − before) / users: server memory per open, admitted connection.
     pub rss_per_conn_bytes: Option<u64>,
+    /// (after − start) / users: what a user costs the server, registration, login and
+    /// connection together.
+    pub rss_per_user_bytes: Option<u64>,
     /// Connections the server closed during the test.
     pub closed: u64,
+    /// Seconds to open every connection (`hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_s: Option<f64>,
+    /// Wall clock when the first connection was opened, µs since the Unix epoch (`hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_start_unix_us: Option<u64>,
+    /// Wall clock when the last connection was open (`hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_end_unix_us: Option<u64>,
+    /// Clients that got every message they missed (`recovery`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caught_up: Option<u64>,
+    /// Wall clock of the first send, µs since the Unix epoch (`broadcast`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_send_unix_us: Option<u64>,
+    /// Wall clock of the last delivery, µs since the Unix epoch (`hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_delivery_unix_us: Option<u64>,
 }
 
 impl Report {
@@ -62,6 +85,17 @@ impl Report {
             rate,
             ..Self::default()
         }
+    }
+}
+
+impl Report {
+    /// Fills in the per-connection and per-user memory from the RSS readings.
+    pub fn memory_per_user(&mut self) {
+        let per = |from: Option<u64>, to: Option<u64>| {
+            Some(to?.saturating_sub(from?) * 1024 / self.users.max(1) as u64)
+        };
+        self.rss_per_conn_bytes = per(self.rss_before_kb, self.rss_after_kb);
+        self.rss_per_user_bytes = per(self.rss_start_kb, self.rss_after_kb);
     }
 }
 

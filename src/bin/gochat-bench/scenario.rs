@@ -4,25 +4,24 @@
 use crate::Args;
 use crate::report::{Latency, Report, rss_kb};
 use crate::users;
+use gochat::client::live::{Endpoint, LiveConfig, Transport};
 use gochat::client::{Client, Connection, Event};
 use gochat::core::model::User;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The clock every timestamp in a message is relative to.
-fn epoch() -> Instant {
-    static E: OnceLock<Instant> = OnceLock::new();
-    *E.get_or_init(Instant::now)
-}
-
-fn now_us() -> u64 {
-    epoch().elapsed().as_micros() as u64
+/// Wall-clock microseconds: messages carry their send time, and a test spread over several
+/// load processes (spread.rs) compares times taken in different processes.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// What one receiver saw.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     /// Message ids seen (bit per id).
     seen: Vec<u64>,
     latencies_us: Vec<u32>,
@@ -33,11 +32,12 @@ struct Tally {
 }
 
 /// Shared by the receivers and the main task.
-struct Totals {
-    delivered: AtomicU64,
-    admitted: AtomicU64,
-    closed: AtomicU64,
-    last_delivery_us: AtomicU64,
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) admitted: AtomicU64,
+    pub(crate) closed: AtomicU64,
+    pub(crate) last_delivery_us: AtomicU64,
 }
 
 /// Message text: `<id>:<sent at, µs>`.
@@ -46,7 +46,7 @@ fn parse(msg: &str) -> Option<(u64, u64)> {
     Some((id.parse().ok()?, t.parse().ok()?))
 }
 
-fn spawn_receivers(
+pub(crate) fn spawn_receivers(
     conns: Vec<Connection>,
     ids: u64,
     admit_at: usize,
@@ -104,7 +104,12 @@ fn spawn_receivers(
 }
 
 /// Ask for the room count until every receiver has seen all `n` members.
-async fn wait_admitted(asker: &Client, room: i64, n: usize, totals: &Totals) -> anyhow::Result<()> {
+pub(crate) async fn wait_admitted(
+    asker: &Client,
+    room: i64,
+    n: usize,
+    totals: &Totals,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while (totals.admitted.load(Relaxed) as usize) < n {
         anyhow::ensure!(
@@ -119,7 +124,12 @@ async fn wait_admitted(asker: &Client, room: i64, n: usize, totals: &Totals) -> 
 }
 
 /// Wait until `expected` deliveries arrived, or none arrived for 10 s; progress on stderr.
-async fn wait_delivered(expected: u64, sent: &AtomicU64, total_msgs: u64, totals: &Totals) {
+pub(crate) async fn wait_delivered(
+    expected: u64,
+    sent: &AtomicU64,
+    total_msgs: u64,
+    totals: &Totals,
+) {
     let mut last = (0, Instant::now());
     loop {
         let d = totals.delivered.load(Relaxed);
@@ -140,7 +150,7 @@ async fn wait_delivered(expected: u64, sent: &AtomicU64, total_msgs: u64, totals
     eprintln!();
 }
 
-fn fresh_prefix(args: &Args) -> String {
+pub(crate) fn fresh_prefix(args: &Args) -> String {
     args.prefix.clone().unwrap_or_else(|| {
         format!(
             "b{}x",
@@ -151,16 +161,14 @@ fn fresh_prefix(args: &Args) -> String {
     })
 }
 
-fn finish(
+pub(crate) fn finish(
     report: &mut Report,
     tallies: &[Arc<Mutex<Tally>>],
     totals: &Totals,
     first_send_us: u64,
     sent: u64,
 ) {
-    if let (Some(b), Some(a)) = (report.rss_before_kb, report.rss_after_kb) {
-        report.rss_per_conn_bytes = Some(a.saturating_sub(b) * 1024 / report.users.max(1) as u64);
-    }
+    report.memory_per_user();
     let mut lat = Vec::new();
     for t in tallies {
         let t = t.lock().unwrap_or_else(|p| p.into_inner());
@@ -198,16 +206,12 @@ struct Crowd {
 async fn crowd(args: &Args, n: usize, ids: u64, report: &mut Report) -> anyhow::Result<Crowd> {
     let prefix = fresh_prefix(args);
     eprintln!("registering {n} users…");
+    report.rss_start_kb = rss_kb(args.server_pid);
     let clients = users::register(args, &prefix, n).await?;
     report.rss_before_kb = rss_kb(args.server_pid);
     eprintln!("connecting {n} WebSockets…");
     let conns = users::connect(args, &clients, args.room).await?;
-    let totals = Arc::new(Totals {
-        delivered: 0.into(),
-        admitted: 0.into(),
-        closed: 0.into(),
-        last_delivery_us: 0.into(),
-    });
+    let totals = Arc::new(Totals::default());
     let (tallies, tasks) = spawn_receivers(conns, ids, n, &totals);
     wait_admitted(&clients[0].0, args.room, n, &totals).await?;
     report.rss_after_kb = rss_kb(args.server_pid);
@@ -238,7 +242,7 @@ async fn drive<F, Fut>(
     send: F,
 ) -> anyhow::Result<()>
 where
-    F: Fn(Arc<Vec<(Client, User)>>, usize, usize, String) -> Fut + Copy + Send + Sync + 'static,
+    F: Fn(Arc<Vec<(Client, User)>>, usize, usize, String) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
     let Crowd {
@@ -255,7 +259,7 @@ where
     let per = m.div_ceil(senders);
     let jobs: Vec<_> = (0..senders)
         .map(|s| {
-            let (clients, sent) = (clients.clone(), sent.clone());
+            let (clients, sent, send) = (clients.clone(), sent.clone(), send.clone());
             tokio::spawn(async move {
                 for k in 0..per {
                     let id = s * per + k;
@@ -285,17 +289,50 @@ fn mix(id: usize) -> usize {
     (x ^ (x >> 31)) as usize
 }
 
+/// How the room test's senders post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// `/push/pushRoom`, gochat's way.
+    Rest,
+    /// op 3 on a protocol-v2 WebSocket of each sender's own, each post awaiting its reply.
+    Socket,
+}
+
 pub async fn room(
     args: &Args,
     n: usize,
     m: usize,
     senders: usize,
     rate: u64,
+    via: Via,
 ) -> anyhow::Result<Report> {
-    let mut report = Report::new("room", &args.label, n, m, senders, rate);
+    let test = match via {
+        Via::Rest => "room",
+        Via::Socket => "room-socket",
+    };
+    let mut report = Report::new(test, &args.label, n, m, senders, rate);
     let crowd = crowd(args, n, m as u64, &mut report).await?;
     report.expected = (n * m) as u64;
     let room = args.room;
+    if via == Via::Socket {
+        // The senders' sockets are members too; only the crowd's deliveries are counted.
+        let mut lives = Vec::new();
+        for s in 0..senders.max(1) {
+            let (client, _) = &crowd.clients[s % crowd.clients.len()];
+            let endpoint = Endpoint {
+                addr: args.ws[s % args.ws.len()],
+                transport: Transport::WebSocket,
+            };
+            lives.push(client.live(LiveConfig::new(endpoint, room)).await?);
+        }
+        let lives = Arc::new(lives);
+        drive(&mut report, crowd, senders, rate, move |_, s, _, text| {
+            let lives = lives.clone();
+            async move { lives[s].post(room, &text).await.is_ok() }
+        })
+        .await?;
+        return Ok(report);
+    }
     drive(
         &mut report,
         crowd,
@@ -346,9 +383,7 @@ pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
     eprintln!("holding {n} connections for {secs}s…");
     tokio::time::sleep(Duration::from_secs(secs)).await;
     report.rss_after_kb = rss_kb(args.server_pid);
-    if let (Some(b), Some(a)) = (report.rss_before_kb, report.rss_after_kb) {
-        report.rss_per_conn_bytes = Some(a.saturating_sub(b) * 1024 / n.max(1) as u64);
-    }
+    report.memory_per_user();
     report.closed = totals.closed.load(Relaxed);
     for t in tasks {
         t.abort();

@@ -5,7 +5,8 @@ use futures::StreamExt;
 use gochat::client::{Client, Connection};
 use gochat::core::model::User;
 
-/// Register `n` users (`<prefix><i>`); returns their clients, in order.
+/// Register `n` users (`<prefix><i>`) and log each in, as a person would after signing up
+/// (two sessions per user, as on a real server); returns their clients, in order.
 pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec<(Client, User)>> {
     // `concurrency` REST connections shared by all users, so that thousands of users do not
     // hold thousands of idle HTTP sockets next to their WebSockets.
@@ -16,9 +17,9 @@ pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec
     let results: Vec<_> = futures::stream::iter(0..n)
         .map(|i| async move {
             let mut c = pool[i % pool.len()].sharing_connection();
-            let u = c
-                .register(&format!("{prefix}{i}"), "bench-password")
-                .await?;
+            let name = format!("{prefix}{i}");
+            c.register(&name, "bench-password").await?;
+            let u = c.login(&name, "bench-password").await?;
             Ok::<_, anyhow::Error>((c, u))
         })
         .buffered(args.concurrency)
@@ -27,7 +28,8 @@ pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec
     results.into_iter().collect()
 }
 
-/// Open a WebSocket per client into `room`, spread over the source addresses.
+/// Open a WebSocket per client into `room`, spread over the WebSocket servers and the
+/// source addresses.
 pub async fn connect(
     args: &Args,
     clients: &[(Client, User)],
@@ -35,9 +37,10 @@ pub async fn connect(
 ) -> anyhow::Result<Vec<Connection>> {
     let results: Vec<_> = futures::stream::iter(clients.iter().enumerate())
         .map(|(i, (c, _))| async move {
+            let ws = args.ws[i % args.ws.len()];
             let conn = match args.sources.get(i % args.sources.len().max(1)) {
-                Some(ip) => c.connect_ws_from(args.ws, room, *ip).await?,
-                None => c.connect_ws(args.ws, room).await?,
+                Some(ip) => c.connect_ws_from(ws, room, *ip).await?,
+                None => c.connect_ws(ws, room).await?,
             };
             Ok::<_, anyhow::Error>(conn)
         })
