@@ -459,6 +459,36 @@ async fn joins_and_leaves_are_events_for_v2_and_rosters_for_v1() {
 }
 
 #[tokio::test]
+async fn a_large_room_announces_no_joins_and_answers_roster_requests_with_its_count() {
+    // `roster_limit = 2`: the third user makes room 5 large.
+    let s = start_with(|c| c.logic.roster_limit = 2).await;
+    let (alice, bob, carol) = (
+        register(s.api(), "alice").await,
+        register(s.api(), "bob").await,
+        register(s.api(), "carol").await,
+    );
+    let mut a = ws_v2(&s, &alice, 5, None, None).await;
+    assert_eq!(next_json(&mut a).await["id"], "auth");
+    let mut b = ws_v2(&s, &bob, 5, None, None).await;
+    assert_eq!(next_json(&mut b).await["id"], "auth");
+    let joined = next_where(&mut a, |v| v["op"] == 11).await;
+    assert_eq!(joined["userName"], "bob", "two users: still small");
+    let mut c = ws_join(s.ws(), &carol, 5).await; // v1
+    a.expect_silence(Duration::from_millis(300)).await; // no op 11 for carol
+    let body = json!({"authToken": carol, "roomId": 5}).to_string();
+    post(s.api(), "/push/getRoomInfo", &body).await;
+    let count = c.next_matching(|v| v["op"] == 4 || v["op"] == 5).await;
+    let count: Value = serde_json::from_str(&count).unwrap();
+    assert_eq!(count["op"], 4, "a count, not a roster: {count}");
+    assert_eq!(count["count"], 3);
+    assert_eq!(next_where(&mut a, |v| v["op"] == 4).await["count"], 3);
+    let mut pushed = Vec::new();
+    command(&mut b, json!({"op":8,"id":"bye","roomId":5}), &mut pushed).await;
+    a.expect_silence(Duration::from_millis(300)).await; // no op 12 either
+    s.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_commands_get_clear_op10_errors_and_garbage_closes() {
     let s = start().await;
     let alice = register(s.api(), "alice").await;

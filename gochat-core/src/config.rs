@@ -349,6 +349,12 @@ pub struct LogicConfig {
     /// Milliseconds between sweeps that forget the presence of connect servers whose lease
     /// lapsed (they died). Default 1 000.
     pub presence_sweep_ms: u64,
+    /// Rooms with more users than this are "large": joins and leaves are not announced
+    /// (no op 11/12, no roster on leave), and a roster request (op 5) is answered with the
+    /// count (op 4). Every join or leave of a room of N otherwise sends N frames and reads N
+    /// names: at 100 000 members a connect or disconnect storm is 10^10 of them.
+    /// Default 1 000.
+    pub roster_limit: usize,
 }
 
 impl Default for LogicConfig {
@@ -365,6 +371,7 @@ impl Default for LogicConfig {
             max_msg_bytes: 4096,
             rpc_addr: ([0, 0, 0, 0], 7170).into(),
             presence_sweep_ms: 1_000,
+            roster_limit: 1_000,
         }
     }
 }

@@ -45,7 +45,7 @@ impl Logic {
             room_id,
         };
         let first = self.sessions.join(&presence).await.map_err(internal)?;
-        if first && room_id != NO_ROOM {
+        if first && room_id != NO_ROOM && !self.large(room_id).await? {
             let origin = Origin {
                 server_id: server_id.to_owned(),
                 channel_id,
@@ -103,10 +103,20 @@ impl Logic {
     }
 
     /// A connection closed or left a room: v1 members get the new roster, v2 members an
-    /// op-12 event when it was the user's last connection there.
+    /// op-12 event when it was the user's last connection there — unless the room is large
+    /// (`roster_limit`).
     pub(crate) async fn release(&self, presence: Presence) -> Result<(), Fault> {
         let last = self.sessions.leave(&presence).await.map_err(internal)?;
-        if presence.room_id != NO_ROOM {
+        if presence.room_id == NO_ROOM {
+            return Ok(());
+        }
+        // Large as it was before this leave, as a join counts the user who joins.
+        let after = self
+            .sessions
+            .room_size(presence.room_id)
+            .await
+            .map_err(internal)?;
+        if after + usize::from(last) <= self.config.roster_limit {
             self.publish_roster(presence.room_id, true).await?;
             if last {
                 let user = User {
@@ -120,12 +130,25 @@ impl Logic {
         Ok(())
     }
 
-    /// Publish a room's roster (op 5); `on_leave` ones go to v1 connections only.
+    /// Whether a room has more users than `roster_limit` (see there).
+    async fn large(&self, room_id: RoomId) -> Result<bool, Fault> {
+        let n = self.sessions.room_size(room_id).await.map_err(internal)?;
+        Ok(n > self.config.roster_limit)
+    }
+
+    /// Publish a room's roster (op 5), or for a large room its count (op 4); `on_leave`
+    /// ones go to v1 connections only.
     pub(crate) async fn publish_roster(
         &self,
         room_id: RoomId,
         on_leave: bool,
     ) -> Result<(), Fault> {
+        let n = self.sessions.room_size(room_id).await.map_err(internal)?;
+        if n > self.config.roster_limit {
+            return self
+                .publish(Target::Room(room_id), PushKind::Count, encode_count(n))
+                .await;
+        }
         let users = self.sessions.roster(room_id).await.map_err(internal)?;
         let roster: Roster = users
             .into_iter()
@@ -142,7 +165,7 @@ impl Logic {
     pub(crate) async fn push_count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
         let user = self.session(&token).await?;
         self.limits.info(user.id)?;
-        let n = self.sessions.roster(room_id).await.map_err(internal)?.len();
+        let n = self.sessions.room_size(room_id).await.map_err(internal)?;
         self.publish(Target::Room(room_id), PushKind::Count, encode_count(n))
             .await
     }

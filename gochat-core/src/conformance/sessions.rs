@@ -87,6 +87,11 @@ async fn presence_counts_connections<S: Sessions>(s: S) {
     assert!(s.join(&at("c1", &d, 1)).await.unwrap());
     assert!(s.join(&at("c3", &d, 2)).await.unwrap(), "first in room 2");
     assert_eq!(s.roster(1).await.unwrap(), [d.clone(), a.clone()], "by id");
+    assert_eq!(
+        s.room_size(1).await.unwrap(),
+        2,
+        "distinct users, as the roster"
+    );
     assert_eq!(s.room_servers(1).await.unwrap(), ["c1", "c2"]);
     assert_eq!(s.room_servers(2).await.unwrap(), ["c3"]);
     assert_eq!(s.user_servers(10).await.unwrap(), ["c1", "c2"]);
@@ -108,6 +113,7 @@ async fn presence_counts_connections<S: Sessions>(s: S) {
     assert_eq!(s.user_servers(10).await.unwrap(), Vec::<String>::new());
     s.leave(&at("c9", &user(77, "x"), 5)).await.unwrap(); // never joined: no-op
     assert!(s.roster(5).await.unwrap().is_empty());
+    assert_eq!(s.room_size(5).await.unwrap(), 0);
 }
 
 async fn no_room_is_private_only<S: Sessions>(s: S) {
@@ -237,5 +243,6 @@ async fn sync_replaces_a_servers_presence<S: Sessions>(s: S) {
     // Entries naming another server are not c1's to assert.
     s.sync_server("c1", &[at("c2", &a, 5)], TTL).await.unwrap();
     assert!(s.roster(5).await.unwrap().is_empty());
+    assert_eq!(s.room_size(5).await.unwrap(), 0);
     assert_eq!(s.room_servers(1).await.unwrap(), ["c2"]);
 }

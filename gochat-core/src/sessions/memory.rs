@@ -184,6 +184,10 @@ impl Sessions for MemorySessions {
         Ok(self.lock().leave(p))
     }
 
+    async fn room_size(&self, room: RoomId) -> Result<usize> {
+        Ok(self.lock().rooms.get(&room).map_or(0, |m| m.len()))
+    }
+
     async fn roster(&self, room: RoomId) -> Result<Vec<User>> {
         let st = self.lock();
         Ok(st

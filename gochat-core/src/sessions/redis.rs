@@ -303,6 +303,14 @@ impl Sessions for RedisSessions {
         Ok(last == 1)
     }
 
+    async fn room_size(&self, room: RoomId) -> Result<usize> {
+        let n: usize = redis::cmd("HLEN")
+            .arg(format!("{}room:{room}:names", self.prefix))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(n)
+    }
+
     async fn roster(&self, room: RoomId) -> Result<Vec<User>> {
         let v: Value = redis::cmd("HGETALL")
             .arg(format!("{}room:{room}:names", self.prefix))

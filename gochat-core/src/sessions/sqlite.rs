@@ -68,6 +68,10 @@ impl Sessions for SqliteSessions {
         self.memory.roster(room).await
     }
 
+    async fn room_size(&self, room: RoomId) -> Result<usize> {
+        self.memory.room_size(room).await
+    }
+
     async fn room_servers(&self, room: RoomId) -> Result<Vec<String>> {
         self.memory.room_servers(room).await
     }
