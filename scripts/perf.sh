@@ -58,7 +58,8 @@ stop() {
   rm -f "$work/server.pid"
 }
 cluster_down() { [ -n "${GOCHAT_CLUSTER_DIR:-}" ] && scripts/cluster.sh down >/dev/null 2>&1 || true; }
-trap 'stop; cluster_down; rm -rf "$work"' EXIT
+holds=() # the massive test's load processes
+trap 'stop; for p in "${holds[@]}"; do kill "$p" 2>/dev/null || true; done; cluster_down; rm -rf "$work"' EXIT
 
 start() { # which
   case $1 in
@@ -105,7 +106,7 @@ connect_rss_kb() { # the summed RSS of the cluster's connect servers
 massive() { # N WebSockets over S connect servers, one load process per server, one broadcast
   local total=${MASSIVE_CONNECTIONS:-100000} servers=${MASSIVE_SERVERS:-6} i before after
   cluster_up "$servers" 2 1
-  local per=$((total / servers)) holds=()
+  local per=$((total / servers))
   IFS=, read -ra wss <<<"$cws"
   before=$(connect_rss_kb)
   for i in $(seq "$servers"); do
@@ -124,8 +125,14 @@ massive() { # N WebSockets over S connect servers, one load process per server, 
   done
   after=$(connect_rss_kb)
   "$bench" --api "$capi" --ws "${wss[0]}" --label massive broadcast --members $((per * servers)) --messages 1 \
-    >"$work/broadcast.json" 2>"$work/broadcast.err"
+    >"$work/broadcast.json" 2>"$work/broadcast.err" || {
+    echo "broadcast failed:" >&2; grep -v '^ *[0-9]*: \|^ *at ' "$work/broadcast.err" | tail -5 >&2
+    # Keep what tells why: the cluster's logs and Redis' slow log.
+    rm -rf target/perf-massive-failure && cp -r "$GOCHAT_CLUSTER_DIR/logs" target/perf-massive-failure
+    redis-cli -u "$(awk '/^redis:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")" slowlog get 20 >target/perf-massive-failure/slowlog 2>&1 || true
+    echo "logs in target/perf-massive-failure" >&2; return 1; }
   for p in "${holds[@]}"; do wait "$p" || true; done
+  holds=()
   python3 - "$work" "$servers" "$before" "$after" <<'PY'
 import json, sys, glob
 work, servers, before, after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

@@ -38,6 +38,8 @@ pub(crate) struct Totals {
     pub(crate) admitted: AtomicU64,
     pub(crate) closed: AtomicU64,
     pub(crate) last_delivery_us: AtomicU64,
+    /// The highest room count (op 4) any receiver saw.
+    pub(crate) count: AtomicU64,
 }
 
 /// Message text: `<id>:<sent at, µs>`.
@@ -46,61 +48,61 @@ fn parse(msg: &str) -> Option<(u64, u64)> {
     Some((id.parse().ok()?, t.parse().ok()?))
 }
 
-pub(crate) fn spawn_receivers(
-    conns: Vec<Connection>,
+/// A receiver task for one connection: it records what arrives into its own [`Tally`].
+/// Started as soon as the connection opens: a connection nobody reads does not answer the
+/// server's pings and is closed as idle (60 s) — which, while 16 000 others were still
+/// being opened, was a quarter of them.
+pub(crate) fn spawn_receiver(
+    mut conn: Connection,
     ids: u64,
     admit_at: usize,
     totals: &Arc<Totals>,
-) -> (Vec<Arc<Mutex<Tally>>>, Vec<tokio::task::JoinHandle<()>>) {
-    let mut tallies = Vec::new();
-    let mut tasks = Vec::new();
-    for mut conn in conns {
-        let tally = Arc::new(Mutex::new(Tally {
-            seen: vec![0; (ids as usize).div_ceil(64)],
-            ..Tally::default()
-        }));
-        tallies.push(tally.clone());
-        let (t, totals) = (tally.clone(), totals.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let event = conn.next_event().await;
-                let now = now_us();
-                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-                match event {
-                    Ok(Event::Room(m)) | Ok(Event::Private(m)) => {
-                        let Some((id, sent)) = parse(&m.msg) else {
-                            continue;
-                        };
-                        let Some(word) = t.seen.get_mut((id / 64) as usize) else {
-                            continue;
-                        };
-                        if *word & (1 << (id % 64)) != 0 {
-                            t.duplicates += 1;
-                            continue;
-                        }
-                        *word |= 1 << (id % 64);
-                        t.latencies_us
-                            .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
-                        totals.delivered.fetch_add(1, Relaxed);
-                        totals.last_delivery_us.fetch_max(now, Relaxed);
+) -> (Arc<Mutex<Tally>>, tokio::task::JoinHandle<()>) {
+    let tally = Arc::new(Mutex::new(Tally {
+        seen: vec![0; (ids as usize).div_ceil(64)],
+        ..Tally::default()
+    }));
+    let (t, totals) = (tally.clone(), totals.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let event = conn.next_event().await;
+            let now = now_us();
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            match event {
+                Ok(Event::Room(m)) | Ok(Event::Private(m)) => {
+                    let Some((id, sent)) = parse(&m.msg) else {
+                        continue;
+                    };
+                    let Some(word) = t.seen.get_mut((id / 64) as usize) else {
+                        continue;
+                    };
+                    if *word & (1 << (id % 64)) != 0 {
+                        t.duplicates += 1;
+                        continue;
                     }
-                    Ok(Event::Count(n)) => {
-                        if n >= admit_at && t.count < admit_at {
-                            totals.admitted.fetch_add(1, Relaxed);
-                        }
-                        t.count = t.count.max(n);
+                    *word |= 1 << (id % 64);
+                    t.latencies_us
+                        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                    totals.delivered.fetch_add(1, Relaxed);
+                    totals.last_delivery_us.fetch_max(now, Relaxed);
+                }
+                Ok(Event::Count(n)) => {
+                    totals.count.fetch_max(n as u64, Relaxed);
+                    if n >= admit_at && t.count < admit_at {
+                        totals.admitted.fetch_add(1, Relaxed);
                     }
-                    Ok(Event::Roster { .. }) => {}
-                    Ok(Event::Closed { .. }) | Err(_) => {
-                        t.closed = true;
-                        totals.closed.fetch_add(1, Relaxed);
-                        return;
-                    }
+                    t.count = t.count.max(n);
+                }
+                Ok(Event::Roster { .. }) => {}
+                Ok(Event::Closed { .. }) | Err(_) => {
+                    t.closed = true;
+                    totals.closed.fetch_add(1, Relaxed);
+                    return;
                 }
             }
-        }));
-    }
-    (tallies, tasks)
+        }
+    });
+    (tally, task)
 }
 
 /// Ask for the room count until every receiver has seen all `n` members.
@@ -110,14 +112,18 @@ pub(crate) async fn wait_admitted(
     n: usize,
     totals: &Totals,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while (totals.admitted.load(Relaxed) as usize) < n {
         anyhow::ensure!(
             Instant::now() < deadline,
-            "only {} of {n} connections admitted",
-            totals.admitted.load(Relaxed)
+            "only {} of {n} connections admitted (the room count reached {})",
+            totals.admitted.load(Relaxed),
+            totals.count.load(Relaxed)
         );
-        asker.request_count(room).await?;
+        if let Err(e) = asker.request_count(room).await {
+            // A count of a very large room can time out; ask again.
+            eprintln!("count request failed: {e}");
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     Ok(())
@@ -210,9 +216,13 @@ async fn crowd(args: &Args, n: usize, ids: u64, report: &mut Report) -> anyhow::
     let clients = users::register(args, &prefix, n).await?;
     report.rss_before_kb = rss_kb(args.server_pid);
     eprintln!("connecting {n} WebSockets…");
-    let conns = users::connect(args, &clients, args.room).await?;
     let totals = Arc::new(Totals::default());
-    let (tallies, tasks) = spawn_receivers(conns, ids, n, &totals);
+    let (tallies, tasks) = users::connect(args, &clients, args.room, |conn| {
+        spawn_receiver(conn, ids, n, &totals)
+    })
+    .await?
+    .into_iter()
+    .unzip();
     wait_admitted(&clients[0].0, args.room, n, &totals).await?;
     report.rss_after_kb = rss_kb(args.server_pid);
     Ok(Crowd {

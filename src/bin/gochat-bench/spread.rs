@@ -6,7 +6,7 @@
 
 use crate::Args;
 use crate::report::Report;
-use crate::scenario::{Totals, finish, fresh_prefix, now_us, spawn_receivers, wait_admitted};
+use crate::scenario::{Totals, finish, fresh_prefix, now_us, spawn_receiver, wait_admitted};
 use crate::users;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,11 +22,15 @@ pub async fn hold(args: &Args, n: usize, messages: usize, secs: u64) -> anyhow::
     let clients = users::register(args, &prefix, n).await?;
     let started = Instant::now();
     report.connect_start_unix_us = Some(now_us());
-    let conns = users::connect(args, &clients, args.room).await?;
+    let totals = Arc::new(Totals::default());
+    let (tallies, tasks): (Vec<_>, Vec<_>) = users::connect(args, &clients, args.room, |conn| {
+        spawn_receiver(conn, messages as u64, usize::MAX, &totals)
+    })
+    .await?
+    .into_iter()
+    .unzip();
     report.connect_end_unix_us = Some(now_us());
     report.connect_s = Some(started.elapsed().as_secs_f64());
-    let totals = Arc::new(Totals::default());
-    let (tallies, tasks) = spawn_receivers(conns, messages as u64, usize::MAX, &totals);
     eprintln!("ready: {n} connected");
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut last = (0, Instant::now());
@@ -55,9 +59,13 @@ pub async fn hold(args: &Args, n: usize, messages: usize, secs: u64) -> anyhow::
 pub async fn broadcast(args: &Args, members: usize, messages: usize) -> anyhow::Result<Report> {
     let mut report = Report::new("broadcast", &args.label, members, messages, 1, 0);
     let mut clients = users::register(args, &fresh_prefix(args), 1).await?;
-    let conns = users::connect(args, &clients, args.room).await?;
     let totals = Arc::new(Totals::default());
-    let (_tallies, tasks) = spawn_receivers(conns, messages as u64, members + 1, &totals);
+    let (_tallies, tasks): (Vec<_>, Vec<_>) = users::connect(args, &clients, args.room, |conn| {
+        spawn_receiver(conn, messages as u64, members + 1, &totals)
+    })
+    .await?
+    .into_iter()
+    .unzip();
     let (sender, _) = clients.remove(0);
     wait_admitted(&sender, args.room, 1, &totals).await?;
     report.first_send_unix_us = Some(now_us());

@@ -3,6 +3,7 @@
 use crate::Args;
 use futures::StreamExt;
 use gochat::client::{Client, Connection};
+use gochat::core::model::RoomId;
 use gochat::core::model::User;
 
 /// Register `n` users (`<prefix><i>`) and log each in, as a person would after signing up
@@ -29,23 +30,26 @@ pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec
 }
 
 /// Open a WebSocket per client into `room`, spread over the WebSocket servers and the
-/// source addresses.
-pub async fn connect(
+/// source addresses; each is handed to `opened` (with its client's index) as soon as it is
+/// open, so that something reads it while the others are still being opened.
+pub async fn connect<T>(
     args: &Args,
     clients: &[(Client, User)],
-    room: i64,
-) -> anyhow::Result<Vec<Connection>> {
-    let results: Vec<_> = futures::stream::iter(clients.iter().enumerate())
+    room: RoomId,
+    mut opened: impl FnMut(Connection) -> T,
+) -> anyhow::Result<Vec<T>> {
+    let mut opens = futures::stream::iter(clients.iter().enumerate())
         .map(|(i, (c, _))| async move {
             let ws = args.ws[i % args.ws.len()];
-            let conn = match args.sources.get(i % args.sources.len().max(1)) {
-                Some(ip) => c.connect_ws_from(ws, room, *ip).await?,
-                None => c.connect_ws(ws, room).await?,
-            };
-            Ok::<_, anyhow::Error>(conn)
+            match args.sources.get(i % args.sources.len().max(1)) {
+                Some(ip) => c.connect_ws_from(ws, room, *ip).await,
+                None => c.connect_ws(ws, room).await,
+            }
         })
-        .buffered(args.concurrency)
-        .collect()
-        .await;
-    results.into_iter().collect()
+        .buffered(args.concurrency);
+    let mut out = Vec::with_capacity(clients.len());
+    while let Some(conn) = opens.next().await {
+        out.push(opened(conn?));
+    }
+    Ok(out)
 }
