@@ -208,7 +208,9 @@ for t in $tests; do
           room) run "$which" room --users 2000 --messages 200 --senders 4 ;;
           latency) run "$which" room --users 1000 --messages 200 --senders 1 --rate 20 ;;
           private) run "$which" private --users 1000 --messages 20000 --senders 32 ;;
-          idle) run "$which" --concurrency 128 idle --users 15000 --secs 5 ;;
+          idle) run "$which" --concurrency 128 idle --users 15000 --secs 5
+                # v2 connections in 4 rooms each (ours only: the ceiling speaks v1).
+                [ "$which" = ours ] && run ours --concurrency 128 idle --users 15000 --secs 5 --rooms 4 ;;
           *) echo "unknown test $t" >&2; exit 2 ;;
         esac
       done ;;

@@ -18,9 +18,7 @@ async fn a_second_login_closes_the_first_tokens_connections() {
     let mut old_ws = ws_join(s.ws(), &old, 1).await;
     let mut old_tcp = TcpClient::join(s.tcp(), &old, 1).await;
     wait_for_count(api, &friend, 1, 1, &mut old_ws).await;
-    old_tcp
-        .next_matching(|v| v["op"] == 4 && v["count"] == 1)
-        .await;
+    old_tcp.wait_for_count(api, &friend, 1, 1).await;
 
     // The token is stolen; the owner logs in again, which revokes it.
     let new = login(api, "victim", "password-victim").await;
@@ -72,7 +70,7 @@ async fn logout_closes_that_tokens_connections_on_both_transports() {
     let mut ws = ws_join(s.ws(), &t, 1).await;
     let mut tcp = TcpClient::join(s.tcp(), &t, 1).await;
     wait_for_count(s.api(), &t, 1, 1, &mut ws).await;
-    tcp.next_matching(|v| v["op"] == 4 && v["count"] == 1).await;
+    tcp.wait_for_count(s.api(), &t, 1, 1).await;
     let r = post(
         s.api(),
         "/user/logout",

@@ -415,6 +415,27 @@ impl TcpClient {
         }
     }
 
+    /// Ask for the room count until this connection sees it at `n`: proof that it is
+    /// admitted. (A count another connection saw may have gone out before this one was.)
+    pub async fn wait_for_count(&mut self, addr: SocketAddr, token: &str, room: i64, n: usize) {
+        let body = format!(r#"{{"roomId":{room},"authToken":"{token}"}}"#);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            post(addr, "/push/count", &body).await;
+            let seen = self.next_matching(|v| v["op"] == 4 && v["count"] == n);
+            if tokio::time::timeout(Duration::from_millis(1500), seen)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never saw count {n}"
+            );
+        }
+    }
+
     /// Assert the connection stays open and silent for `wait`.
     pub async fn expect_open(&mut self, wait: Duration) {
         let mut byte = [0u8; 1];

@@ -137,6 +137,9 @@ pub enum Test {
         /// Seconds to hold them.
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        /// Protocol-v2 connections in this many rooms each (0: gochat's v1, one room).
+        #[arg(long, default_value_t = 0)]
+        rooms: i64,
     },
 }
 
@@ -159,7 +162,12 @@ async fn main() -> anyhow::Result<()> {
             senders,
             rate,
         } => scenario::private(&args, users, messages, senders, rate).await?,
-        Test::Idle { users, secs } => scenario::idle(&args, users, secs).await?,
+        Test::Idle {
+            users,
+            secs,
+            rooms: 0,
+        } => scenario::idle(&args, users, secs).await?,
+        Test::Idle { users, secs, rooms } => scenario::idle_v2(&args, users, secs, rooms).await?,
         Test::Hold {
             users,
             messages,

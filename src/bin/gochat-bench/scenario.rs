@@ -387,6 +387,36 @@ pub async fn private(
     Ok(report)
 }
 
+/// `n` protocol-v2 connections ([`Live`](gochat::client::live::Live)), each in rooms
+/// `1..=rooms`, held `secs`: the server's memory per v2 connection.
+pub async fn idle_v2(args: &Args, n: usize, secs: u64, rooms: i64) -> anyhow::Result<Report> {
+    let mut report = Report::new("idle-v2", &args.label, n, 0, 0, 0);
+    report.rss_start_kb = rss_kb(args.server_pid);
+    let clients = users::register(args, &fresh_prefix(args), n).await?;
+    report.rss_before_kb = rss_kb(args.server_pid);
+    eprintln!("connecting {n} v2 connections, {rooms} rooms each…");
+    let mut lives = Vec::with_capacity(n);
+    for (i, (client, _)) in clients.iter().enumerate() {
+        let endpoint = Endpoint {
+            addr: args.ws[i % args.ws.len()],
+            transport: Transport::WebSocket,
+        };
+        let mut config = LiveConfig::new(endpoint, 1);
+        config.rooms = (1..=rooms).collect();
+        lives.push(client.live(config).await?);
+    }
+    // Joins after the first room are commands of their own: let them all be answered.
+    for live in &lives {
+        live.history(0, gochat::client::live::Range::Latest, Some(1))
+            .await?;
+    }
+    eprintln!("holding {n} connections for {secs}s…");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    report.rss_after_kb = rss_kb(args.server_pid);
+    report.memory_per_user();
+    Ok(report)
+}
+
 pub async fn idle(args: &Args, n: usize, secs: u64) -> anyhow::Result<Report> {
     let mut report = Report::new("idle", &args.label, n, 0, 0, 0);
     let Crowd { totals, tasks, .. } = crowd(args, n, 0, &mut report).await?;
