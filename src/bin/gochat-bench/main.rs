@@ -105,6 +105,10 @@ pub enum Test {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         secs: u64,
+        /// After registering, print `registered` and wait until this file exists before
+        /// connecting: every process registers first, then all connect together.
+        #[arg(long)]
+        go_file: Option<std::path::PathBuf>,
     },
     /// Wait until the room holds N members besides this one, then post M messages to it.
     Broadcast {
@@ -172,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
             users,
             messages,
             secs,
-        } => spread::hold(&args, users, messages, secs).await?,
+            go_file,
+        } => spread::hold(&args, users, messages, secs, go_file.as_deref()).await?,
         Test::Recovery {
             users,
             missed,

@@ -14,12 +14,26 @@ use std::time::{Duration, Instant};
 
 /// Connect `n` members to the room and count message ids `0..messages` until all arrived,
 /// none arrived for 10 s after the first, or `secs` passed.
-pub async fn hold(args: &Args, n: usize, messages: usize, secs: u64) -> anyhow::Result<Report> {
+pub async fn hold(
+    args: &Args,
+    n: usize,
+    messages: usize,
+    secs: u64,
+    go_file: Option<&std::path::Path>,
+) -> anyhow::Result<Report> {
     let mut report = Report::new("hold", &args.label, n, messages, 0, 0);
     report.expected = (n * messages) as u64;
     let prefix = fresh_prefix(args);
     eprintln!("registering {n} users…");
     let clients = users::register(args, &prefix, n).await?;
+    if let Some(go) = go_file {
+        // Registration hashes passwords on every core logic has; connecting meanwhile
+        // would measure admissions starved by argon2, not the connect storm.
+        eprintln!("registered");
+        while !go.exists() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let started = Instant::now();
     report.connect_start_unix_us = Some(now_us());
     let totals = Arc::new(Totals::default());
