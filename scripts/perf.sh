@@ -109,6 +109,16 @@ connect_rss_kb() { # the summed RSS of the cluster's connect servers
   echo "$total"
 }
 
+holds_say() { # word: wait until every hold process printed it (fail if one died first)
+  local i
+  for i in $(seq "${#holds[@]}"); do
+    until grep -q "^$1" "$work/hold-$i.err" 2>/dev/null; do
+      kill -0 "${holds[$((i - 1))]}" 2>/dev/null || { echo "hold $i failed:" >&2; tail -5 "$work/hold-$i.err" >&2; return 1; }
+      sleep 1
+    done
+  done
+}
+
 massive() { # N WebSockets over S connect servers, one load process per server, one broadcast
   local total=${MASSIVE_CONNECTIONS:-100000} servers=${MASSIVE_SERVERS:-6} i before after
   cluster_up "$servers" 2 1
@@ -126,19 +136,9 @@ massive() { # N WebSockets over S connect servers, one load process per server, 
     holds+=($!)
   done
   # Everyone registers first (argon2 fills both cores), then all connect at once.
-  for i in $(seq "$servers"); do
-    until grep -q '^registered' "$work/hold-$i.err" 2>/dev/null; do
-      kill -0 "${holds[$((i - 1))]}" 2>/dev/null || { echo "hold $i failed:" >&2; tail -5 "$work/hold-$i.err" >&2; return 1; }
-      sleep 1
-    done
-  done
+  holds_say registered || return 1
   touch "$work/go"
-  for i in $(seq "$servers"); do
-    until grep -q '^ready' "$work/hold-$i.err" 2>/dev/null; do
-      kill -0 "${holds[$((i - 1))]}" 2>/dev/null || { echo "hold $i failed:" >&2; tail -5 "$work/hold-$i.err" >&2; return 1; }
-      sleep 1
-    done
-  done
+  holds_say ready || return 1
   after=$(connect_rss_kb)
   "$bench" --api "$capi" --ws "${wss[0]}" --label massive broadcast --members $((per * servers)) --messages 1 \
     >"$work/broadcast.json" 2>"$work/broadcast.err" || {

@@ -117,7 +117,7 @@ impl Logic {
             .await
             .map_err(internal)?;
         if after + usize::from(last) <= self.config.roster_limit {
-            self.publish_roster(presence.room_id, true).await?;
+            self.publish_members(presence.room_id, after, true).await?;
             if last {
                 let user = User {
                     id: presence.user_id,
@@ -144,6 +144,16 @@ impl Logic {
         on_leave: bool,
     ) -> Result<(), Fault> {
         let n = self.sessions.room_size(room_id).await.map_err(internal)?;
+        self.publish_members(room_id, n, on_leave).await
+    }
+
+    /// [`publish_roster`](Self::publish_roster) for a room known to hold `n` users.
+    async fn publish_members(
+        &self,
+        room_id: RoomId,
+        n: usize,
+        on_leave: bool,
+    ) -> Result<(), Fault> {
         if n > self.config.roster_limit {
             return self
                 .publish(Target::Room(room_id), PushKind::Count, encode_count(n))

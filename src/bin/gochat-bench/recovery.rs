@@ -8,7 +8,7 @@ use crate::Args;
 use crate::report::{Report, rss_kb};
 use crate::scenario::{fresh_prefix, now_us};
 use crate::users;
-use gochat::client::live::{Endpoint, Live, LiveConfig, LiveEvent, Transport};
+use gochat::client::live::{Live, LiveConfig, LiveEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -96,13 +96,7 @@ pub async fn recovery(
     let seen = Arc::new(Seen::default());
     let mut watchers = Vec::with_capacity(n);
     for (i, (client, _)) in clients.iter().enumerate() {
-        let mut config = LiveConfig::new(
-            Endpoint {
-                addr: args.ws[i % args.ws.len()],
-                transport: Transport::WebSocket,
-            },
-            args.room,
-        );
+        let mut config = LiveConfig::new(users::live_endpoint(args, i), args.room);
         // Back within a second of the server's return, all of them.
         config.backoff_max = Duration::from_secs(1);
         watchers.push(watch(client.live(config).await?, missed, seen.clone()));

@@ -4,7 +4,7 @@
 use crate::Args;
 use crate::report::{Latency, Report, rss_kb};
 use crate::users;
-use gochat::client::live::{Endpoint, LiveConfig, Transport};
+use gochat::client::live::LiveConfig;
 use gochat::client::{Client, Connection, Event};
 use gochat::core::model::User;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -329,10 +329,7 @@ pub async fn room(
         let mut lives = Vec::new();
         for s in 0..senders.max(1) {
             let (client, _) = &crowd.clients[s % crowd.clients.len()];
-            let endpoint = Endpoint {
-                addr: args.ws[s % args.ws.len()],
-                transport: Transport::WebSocket,
-            };
+            let endpoint = users::live_endpoint(args, s);
             lives.push(client.live(LiveConfig::new(endpoint, room)).await?);
         }
         let lives = Arc::new(lives);
@@ -397,11 +394,7 @@ pub async fn idle_v2(args: &Args, n: usize, secs: u64, rooms: i64) -> anyhow::Re
     eprintln!("connecting {n} v2 connections, {rooms} rooms each…");
     let mut lives = Vec::with_capacity(n);
     for (i, (client, _)) in clients.iter().enumerate() {
-        let endpoint = Endpoint {
-            addr: args.ws[i % args.ws.len()],
-            transport: Transport::WebSocket,
-        };
-        let mut config = LiveConfig::new(endpoint, 1);
+        let mut config = LiveConfig::new(users::live_endpoint(args, i), 1);
         config.rooms = (1..=rooms).collect();
         lives.push(client.live(config).await?);
     }

@@ -2,6 +2,7 @@
 
 use crate::Args;
 use futures::StreamExt;
+use gochat::client::live::{Endpoint, Transport};
 use gochat::client::{Client, Connection};
 use gochat::core::model::RoomId;
 use gochat::core::model::User;
@@ -29,6 +30,19 @@ pub async fn register(args: &Args, prefix: &str, n: usize) -> anyhow::Result<Vec
     results.into_iter().collect()
 }
 
+/// The WebSocket server of the `i`-th connection: the `--ws` servers take them in turn.
+pub fn ws(args: &Args, i: usize) -> std::net::SocketAddr {
+    args.ws[i % args.ws.len()]
+}
+
+/// The same server as a [`Live`](gochat::client::live::Live) endpoint.
+pub fn live_endpoint(args: &Args, i: usize) -> Endpoint {
+    Endpoint {
+        addr: ws(args, i),
+        transport: Transport::WebSocket,
+    }
+}
+
 /// Open a WebSocket per client into `room`, spread over the WebSocket servers and the
 /// source addresses; each is handed to `opened` (with its client's index) as soon as it is
 /// open, so that something reads it while the others are still being opened.
@@ -40,7 +54,7 @@ pub async fn connect<T>(
 ) -> anyhow::Result<Vec<T>> {
     let mut opens = futures::stream::iter(clients.iter().enumerate())
         .map(|(i, (c, _))| async move {
-            let ws = args.ws[i % args.ws.len()];
+            let ws = ws(args, i);
             match args.sources.get(i % args.sources.len().max(1)) {
                 Some(ip) => c.connect_ws_from(ws, room, *ip).await,
                 None => c.connect_ws(ws, room).await,
