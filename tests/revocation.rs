@@ -24,13 +24,11 @@ async fn a_second_login_closes_the_first_tokens_connections() {
     let new = login(api, "victim", "password-victim").await;
     let mut new_ws = ws_join(s.ws(), &new, -1).await;
 
-    match old_ws.next_event(Duration::from_secs(5)).await {
-        Event::Closed(code, reason) => {
-            assert_eq!(code, Some(1008));
-            assert_eq!(reason, "session revoked by a later login");
-        }
-        e => panic!("the revoked WebSocket stayed open: {e:?}"),
-    }
+    let (code, reason) = old_ws.next_close().await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(1008), "session revoked by a later login")
+    );
     old_tcp.expect_closed().await;
 
     // A private message to the user reaches the new session only.
@@ -78,12 +76,8 @@ async fn logout_closes_that_tokens_connections_on_both_transports() {
     )
     .await;
     assert_eq!(r.json()["code"], 0);
-    match ws.next_event(Duration::from_secs(5)).await {
-        Event::Closed(code, reason) => {
-            assert_eq!((code, reason.as_str()), (Some(1008), "logged out"))
-        }
-        e => panic!("{e:?}"),
-    }
+    let (code, reason) = ws.next_close().await;
+    assert_eq!((code, reason.as_str()), (Some(1008), "logged out"));
     tcp.expect_closed().await;
     s.server.shutdown().await;
 }

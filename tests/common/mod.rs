@@ -260,6 +260,20 @@ impl Client {
         }
     }
 
+    /// The close frame the server sends within 5 s, skipping room-count pushes left over
+    /// from `wait_for_count` (each of its retries reaches every member); any other text
+    /// frame before the close fails the test.
+    pub async fn next_close(&mut self) -> (Option<u16>, String) {
+        loop {
+            match self.next_event(Duration::from_secs(5)).await {
+                Event::Closed(code, reason) => return (code, reason),
+                Event::Text(t)
+                    if serde_json::from_str::<serde_json::Value>(&t).unwrap()["op"] == 4 => {}
+                e => panic!("expected the connection to close, got {e:?}"),
+            }
+        }
+    }
+
     /// Assert nothing arrives for `wait`.
     pub async fn expect_silence(&mut self, wait: Duration) {
         match self.next_event(wait).await {
