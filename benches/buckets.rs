@@ -8,16 +8,15 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gochat::connect::{Channel, Framing, Hub};
+use gochat::connect::{Channel, Framing, Hub, Outgoing};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const BUCKETS: [usize; 5] = [1, 4, 16, 64, 256];
 const CHANNELS: [usize; 3] = [1_000, 10_000, 100_000];
 
-fn channel(id: u64, user: i64, room: i64) -> (Arc<Channel>, mpsc::Receiver<Bytes>) {
+fn channel(id: u64, user: i64, room: i64) -> (Arc<Channel>, Outgoing) {
     let (c, rx) = Channel::new(
         id,
         user,
@@ -30,7 +29,7 @@ fn channel(id: u64, user: i64, room: i64) -> (Arc<Channel>, mpsc::Receiver<Bytes
     (Arc::new(c), rx)
 }
 
-fn populated(buckets: usize, n: usize) -> (Arc<Hub>, Vec<mpsc::Receiver<Bytes>>) {
+fn populated(buckets: usize, n: usize) -> (Arc<Hub>, Vec<Outgoing>) {
     let hub = Arc::new(Hub::new(buckets));
     let rxs = (0..n)
         .map(|i| {

@@ -5,14 +5,12 @@
 use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::state::Shared;
-use bytes::Bytes;
 use gochat_core::model::NO_ROOM;
 use gochat_core::protocol::auth::AuthFrame;
 use gochat_core::protocol::v2;
 use gochat_core::rpc::{ConnectRequest, Fault};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::mpsc;
 
 /// An admitted connection: in the hub, its presence recorded. Release it with
 /// [`Admitted::release`]; if it is dropped instead (its session panicked), it is released
@@ -29,7 +27,7 @@ pub(crate) struct Admitted {
 /// where — held back in the channel until the replay is written.
 pub(crate) struct Entered {
     pub(crate) admitted: Admitted,
-    pub(crate) rx: mpsc::Receiver<Bytes>,
+    pub(crate) rx: crate::Outgoing,
     pub(crate) replays: Vec<(HoldKey, u64)>,
 }
 

@@ -1,13 +1,13 @@
 //! [`Channel`]: one authenticated long connection, as the rest of the server sees it.
 
 use crate::close::{self, CloseReason};
+use crate::outbox::{Outbox, Outgoing, outbox};
 use bytes::Bytes;
 use gochat_core::model::{NO_ROOM, Presence, RoomId, UserId};
 use gochat_core::protocol::{tcp, ws};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How a connection's frames are laid out on the wire.
@@ -75,10 +75,8 @@ pub struct Channel {
     /// replay already (it was stored before the replay read the store, and delivered after
     /// the replay was written) and is dropped.
     replayed: Mutex<HashMap<HoldKey, u64>>,
-    /// Frames waiting for the writer.
-    tx: mpsc::Sender<Bytes>,
-    /// Frames the queue holds at most (also the most held back per log).
-    capacity: usize,
+    /// Frames waiting for the writer (its capacity is also the most held back per log).
+    outbox: Outbox,
     /// Fired to make the writer close the connection.
     kick: CancellationToken,
     /// Set once, by whoever kicks first.
@@ -97,8 +95,8 @@ impl Channel {
         token: String,
         framing: Framing,
         queue: usize,
-    ) -> (Self, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
+    ) -> (Self, Outgoing) {
+        let (outbox, rx) = outbox(queue);
         let rooms = if room_id == NO_ROOM {
             Vec::new()
         } else {
@@ -115,8 +113,7 @@ impl Channel {
                 rooms: Mutex::new(rooms),
                 held: Mutex::default(),
                 replayed: Mutex::default(),
-                tx,
-                capacity: queue.max(1),
+                outbox,
                 kick: CancellationToken::new(),
                 reason: OnceLock::new(),
             },
@@ -133,10 +130,8 @@ impl Channel {
     /// Queue a frame. A full queue kicks the channel as a slow consumer; a closed one is
     /// ignored (the connection is already going away).
     pub fn push(&self, frame: Bytes) {
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.close(close::SLOW_CONSUMER),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if self.outbox.push(frame).is_err() {
+            self.close(close::SLOW_CONSUMER);
         }
     }
 
@@ -145,7 +140,7 @@ impl Channel {
     pub fn push_live(&self, frame: Bytes, key: HoldKey, seq: u64) {
         let mut held = self.held.lock();
         match held.get_mut(&key) {
-            Some(buf) if buf.len() >= self.capacity => {
+            Some(buf) if buf.len() >= self.outbox.capacity() => {
                 drop(held);
                 self.close(close::SLOW_CONSUMER);
             }
@@ -270,18 +265,18 @@ impl Channel {
 mod tests {
     use super::*;
 
-    fn ch(queue: usize) -> (Channel, mpsc::Receiver<Bytes>) {
+    fn ch(queue: usize) -> (Channel, Outgoing) {
         let (c, rx) = Channel::new(1, 1, "a".into(), 1, "t".into(), Framing::WebSocket, queue);
         (c.v2(), rx)
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
-        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    fn drain(rx: &Outgoing) -> Vec<Bytes> {
+        std::iter::from_fn(|| rx.try_recv()).collect()
     }
 
     #[test]
     fn held_messages_follow_the_replay_without_gap_or_duplicate() {
-        let (c, mut rx) = ch(16);
+        let (c, rx) = ch(16);
         c.hold(HoldKey::Room(1));
         // Live messages 5, 6, 7 arrive while the replay (up to 6) is being read.
         for seq in [5u64, 6, 7] {
@@ -289,7 +284,7 @@ mod tests {
         }
         c.push_live(Bytes::from_static(b"inbox"), HoldKey::Inbox, 1);
         assert_eq!(
-            drain(&mut rx),
+            drain(&rx),
             [Bytes::from_static(b"inbox")],
             "other logs flow"
         );
@@ -301,7 +296,7 @@ mod tests {
         c.push_live(Bytes::from_static(b"live 5 late"), HoldKey::Room(1), 5);
         c.push_live(Bytes::from_static(b"live 8"), HoldKey::Room(1), 8);
         assert_eq!(
-            drain(&mut rx),
+            drain(&rx),
             ["replay 5", "replay 6", "live 7", "live 8"].map(|s| Bytes::from(s.to_owned()))
         );
     }

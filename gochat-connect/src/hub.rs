@@ -399,7 +399,7 @@ impl ConnectService for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::Outgoing;
 
     fn delivery(id: i64, target: Target, kind: PushKind, payload: &'static [u8]) -> Delivery {
         Delivery::new(id, target, kind, Bytes::from_static(payload))
@@ -408,7 +408,7 @@ mod tests {
     #[tokio::test]
     async fn redeliveries_are_dropped_and_rosters_coalesced() {
         let hub = Hub::with(2, String::new(), 64, Duration::from_secs(60));
-        let (a, mut ra) = chan(1, 10, 1, 64);
+        let (a, ra) = chan(1, 10, 1, 64);
         hub.put(a.clone());
         let m = |id| delivery(id, Target::Room(1), PushKind::Message, b"m");
         hub.deliver(vec![m(1), m(2)]).await.unwrap();
@@ -423,7 +423,7 @@ mod tests {
         };
         hub.deliver(vec![r(10), r(11), r(12)]).await.unwrap();
         let mut got = 0;
-        while ra.try_recv().is_ok() {
+        while ra.try_recv().is_some() {
             got += 1;
         }
         assert_eq!(
@@ -460,12 +460,7 @@ mod tests {
         assert_eq!(a.close_reason(), Some(close::REVOKED));
     }
 
-    fn chan(
-        id: u64,
-        user: UserId,
-        room: RoomId,
-        queue: usize,
-    ) -> (Arc<Channel>, mpsc::Receiver<Bytes>) {
+    fn chan(id: u64, user: UserId, room: RoomId, queue: usize) -> (Arc<Channel>, Outgoing) {
         let (c, rx) = Channel::new(
             id,
             user,
@@ -481,26 +476,26 @@ mod tests {
     #[test]
     fn room_and_user_fan_out_encode_once_and_respect_membership() {
         let hub = Hub::new(4);
-        let (a, mut ra) = chan(1, 10, 1, 8);
-        let (b, mut rb) = chan(2, 11, 1, 8);
-        let (c, mut rc) = chan(3, 12, 2, 8);
-        let (a2, mut ra2) = chan(4, 10, -1, 8);
+        let (a, ra) = chan(1, 10, 1, 8);
+        let (b, rb) = chan(2, 11, 1, 8);
+        let (c, rc) = chan(3, 12, 2, 8);
+        let (a2, ra2) = chan(4, 10, -1, 8);
         for ch in [&a, &b, &c, &a2] {
             hub.put(ch.clone());
         }
         assert_eq!(hub.len(), 4);
         assert_eq!(hub.push_room(1, &Bytes::from_static(b"{}")), 2);
-        let fa = ra.try_recv().unwrap();
-        let fb = rb.try_recv().unwrap();
+        let fa = ra.try_recv().expect("a frame");
+        let fb = rb.try_recv().expect("a frame");
         assert_eq!(&fa[..], b"\x81\x02{}");
         assert_eq!(
             fa.as_ptr(),
             fb.as_ptr(),
             "one encoding shared by every channel"
         );
-        assert!(rc.try_recv().is_err() && ra2.try_recv().is_err());
+        assert!(rc.try_recv().is_none() && ra2.try_recv().is_none());
         assert_eq!(hub.push_user(10, &Bytes::from_static(b"p")), 2);
-        assert!(ra.try_recv().is_ok() && ra2.try_recv().is_ok());
+        assert!(ra.try_recv().is_some() && ra2.try_recv().is_some());
         hub.remove(&a);
         assert_eq!(hub.push_room(1, &Bytes::from_static(b"x")), 1);
         assert_eq!(hub.len(), 3);
@@ -510,12 +505,12 @@ mod tests {
     fn full_queue_closes_only_the_slow_channel() {
         let hub = Hub::new(2);
         let (slow, _keep) = chan(1, 1, 1, 2);
-        let (fast, mut rf) = chan(2, 2, 1, 64);
+        let (fast, rf) = chan(2, 2, 1, 64);
         hub.put(slow.clone());
         hub.put(fast.clone());
         for _ in 0..5 {
             hub.push_room(1, &Bytes::from_static(b"m"));
-            while rf.try_recv().is_ok() {}
+            while rf.try_recv().is_some() {}
         }
         assert_eq!(slow.close_reason(), Some(close::SLOW_CONSUMER));
         assert!(!fast.is_closed());

@@ -26,22 +26,28 @@ where
     C: Codec,
     W: AsyncWrite + Unpin + Send,
 {
+    // Every step before and after the writer's loop is boxed: a task's future is as big as
+    // its largest state for the connection's whole life, and inlined, the auth wait and
+    // the RPCs to logic made an idle connection's task twice its size.
     ticket.set_evictable(true);
-    let auth = tokio::select! {
-        r = tokio::time::timeout(shared.config.auth_timeout(), read_auth(&mut codec)) => {
-            r.unwrap_or(Err(close::AUTH_TIMEOUT))
+    let auth = Box::pin(async {
+        tokio::select! {
+            r = tokio::time::timeout(shared.config.auth_timeout(), read_auth(&mut codec)) => {
+                r.unwrap_or(Err(close::AUTH_TIMEOUT))
+            }
+            _ = ticket.evicted() => Err(close::EVICTED),
+            _ = shared.shutdown.cancelled() => Err(close::SHUTTING_DOWN),
         }
-        _ = ticket.evicted() => Err(close::EVICTED),
-        _ = shared.shutdown.cancelled() => Err(close::SHUTTING_DOWN),
-    };
+    })
+    .await;
     ticket.set_evictable(false);
     let admitted = match auth {
-        Ok(auth) => admission::admit(&shared, auth, C::FRAMING).await,
+        Ok(auth) => Box::pin(admission::admit(&shared, auth, C::FRAMING)).await,
         Err(reason) => Err(reason.into()),
     };
     let Entered {
         admitted,
-        mut rx,
+        rx,
         replays,
     } = match admitted {
         Ok(a) => a,
@@ -52,9 +58,9 @@ where
             }
             // A v2 client is told why in an op-10 reply before the close.
             if let Some(reply) = refused.reply.and_then(|r| C::FRAMING.frame(&r)) {
-                let _ = tokio::time::timeout(GOODBYE_GRACE, w.write_all(&reply)).await;
+                let _ = Box::pin(tokio::time::timeout(GOODBYE_GRACE, w.write_all(&reply))).await;
             }
-            goodbye(&mut w, &C::wire(), refused.reason).await;
+            Box::pin(goodbye(&mut w, &C::wire(), refused.reason)).await;
             return;
         }
     };
@@ -82,7 +88,7 @@ where
     };
     writer::run(
         &mut w,
-        &mut rx,
+        &rx,
         &ch,
         &C::wire(),
         live,
@@ -93,7 +99,7 @@ where
     reader.abort();
     let reason = ch.close_reason().unwrap_or(close::PEER_CLOSED);
     metrics.closed(transport, reason.reason_label());
-    admitted.release().await;
+    Box::pin(admitted.release()).await;
     drop(ticket);
 }
 
@@ -137,7 +143,7 @@ async fn read_loop<C: Codec>(
     replays: Vec<(HoldKey, u64)>,
 ) {
     if !replays.is_empty() {
-        crate::replay::at_auth(&shared, &ch, replays).await;
+        Box::pin(crate::replay::at_auth(&shared, &ch, replays)).await;
     }
     loop {
         let inbound = match codec.next().await {
@@ -159,14 +165,16 @@ async fn read_loop<C: Codec>(
                 return;
             }
             Inbound::Text(payload) if ch.version >= 2 => {
-                if let Err(reason) = crate::commands::handle(&shared, &ch, &payload).await {
+                // Boxed, like admission: the reader waits on the socket far longer.
+                if let Err(reason) = Box::pin(crate::commands::handle(&shared, &ch, &payload)).await
+                {
                     ch.close(reason);
                     return;
                 }
             }
             Inbound::Text(payload) => match C::after_auth(&payload) {
                 AfterAuth::Ignore => {}
-                AfterAuth::Post { room, msg } => post(&shared, &ch, room, msg).await,
+                AfterAuth::Post { room, msg } => Box::pin(post(&shared, &ch, room, msg)).await,
                 AfterAuth::Refuse(reason) => {
                     ch.close(reason);
                     return;

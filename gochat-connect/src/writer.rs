@@ -7,12 +7,12 @@
 
 use crate::channel::Channel;
 use crate::close::{self, CloseReason};
+use crate::outbox::Outgoing;
 use bytes::Bytes;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +71,7 @@ pub struct Liveness {
 /// the close frame (when there is one and the socket is still usable).
 pub async fn run<W: AsyncWrite + Unpin>(
     w: &mut W,
-    rx: &mut mpsc::Receiver<Bytes>,
+    rx: &Outgoing,
     ch: &Channel,
     wire: &Wire,
     live: Liveness,
@@ -88,14 +88,10 @@ pub async fn run<W: AsyncWrite + Unpin>(
             biased;
             _ = ch.closed() => break ch.close_reason(),
             _ = shutdown.cancelled() => break Some(close::SHUTTING_DOWN),
-            frame = rx.recv() => {
-                let Some(first) = frame else { break ch.close_reason() };
-                batch.push(first);
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(f) => batch.push(f),
-                        Err(_) => break,
-                    }
+            () = rx.readable() => {
+                rx.drain_into(&mut batch, BATCH);
+                if batch.is_empty() {
+                    continue; // woken for frames an earlier drain took
                 }
                 let written = tokio::select! {
                     r = write_all_vectored(w, &batch) => r.is_ok(),
@@ -129,7 +125,14 @@ pub async fn run<W: AsyncWrite + Unpin>(
             }
         }
     };
-    if let Some(frame) = reason.and_then(wire.close) {
+    // Boxed: inlined, these two timeouts would be part of the writer's future, which lives
+    // as long as the connection.
+    Box::pin(say_goodbye(w, reason.and_then(wire.close))).await;
+}
+
+/// Write the close frame (if any), then shut the socket, each within [`CLOSE_GRACE`].
+async fn say_goodbye<W: AsyncWrite + Unpin>(w: &mut W, close_frame: Option<Bytes>) {
+    if let Some(frame) = close_frame {
         let _ = tokio::time::timeout(CLOSE_GRACE, async {
             w.write_all(&frame).await?;
             w.flush().await
