@@ -5,7 +5,7 @@ use crate::Result;
 use crate::model::{NO_ROOM, Presence, RoomId, User, UserId};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -21,8 +21,50 @@ pub struct MemorySessions {
 /// Logins between two sweeps of expired tokens.
 pub const SWEEP_EVERY: u32 = 1024;
 
-/// Open connections per connect server.
-type ServerCounts = BTreeMap<String, u32>;
+/// Open connections per connect server. Nearly always one server, so a short list of
+/// interned ids: a `BTreeMap`'s first node is ~300 bytes, and this kept two per connection
+/// (its user's, its room membership's) — the largest share of an idle connection after the
+/// connect layer's own (docs/performance.md).
+#[derive(Default)]
+struct ServerCounts(Vec<(Arc<str>, u32)>);
+
+impl ServerCounts {
+    fn add(&mut self, server: &Arc<str>) {
+        match self.0.iter_mut().find(|(s, _)| s == server) {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.0.reserve_exact(1);
+                self.0.push((server.clone(), 1));
+            }
+        }
+    }
+
+    fn contains(&self, server: &str) -> bool {
+        self.0.iter().any(|(s, _)| &**s == server)
+    }
+
+    /// One connection fewer on `server` (its entry goes at zero).
+    fn decrement(&mut self, server: &str) {
+        if let Some(i) = self.0.iter().position(|(s, _)| &**s == server) {
+            self.0[i].1 -= 1;
+            if self.0[i].1 == 0 {
+                self.0.swap_remove(i);
+            }
+        }
+    }
+
+    fn remove(&mut self, server: &str) {
+        self.0.retain(|(s, _)| &**s != server);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn servers(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(s, _)| &**s)
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -35,30 +77,37 @@ struct State {
     users: HashMap<UserId, ServerCounts>,
     /// Open connections recorded per server, so that expiry finds the servers to check.
     per_server: ServerCounts,
+    /// Each server id once, shared by every count that names it.
+    server_ids: HashMap<String, Arc<str>>,
     /// When each server's presence lease runs out.
     leases: HashMap<String, Instant>,
     logins_since_sweep: u32,
 }
 
 impl State {
+    fn server_id(&mut self, id: &str) -> Arc<str> {
+        if let Some(s) = self.server_ids.get(id) {
+            return s.clone();
+        }
+        let s: Arc<str> = id.into();
+        self.server_ids.insert(id.to_owned(), s.clone());
+        s
+    }
+
     /// Returns whether this is the user's first connection in the room.
     fn join(&mut self, p: &Presence) -> bool {
-        *self
-            .users
-            .entry(p.user_id)
-            .or_default()
-            .entry(p.server_id.clone())
-            .or_default() += 1;
-        *self.per_server.entry(p.server_id.clone()).or_default() += 1;
+        let server = self.server_id(&p.server_id);
+        self.users.entry(p.user_id).or_default().add(&server);
+        self.per_server.add(&server);
         if p.room_id != NO_ROOM {
             let member = self
                 .rooms
                 .entry(p.room_id)
                 .or_default()
                 .entry(p.user_id)
-                .or_insert_with(|| (p.user_name.clone(), BTreeMap::new()));
+                .or_insert_with(|| (p.user_name.clone(), ServerCounts::default()));
             let first = member.1.is_empty();
-            *member.1.entry(p.server_id.clone()).or_default() += 1;
+            member.1.add(&server);
             return first;
         }
         false
@@ -68,19 +117,19 @@ impl State {
     fn leave(&mut self, p: &Presence) -> bool {
         let mut last = false;
         if let Some(servers) = self.users.get_mut(&p.user_id) {
-            if servers.contains_key(&p.server_id) {
-                decrement(&mut self.per_server, &p.server_id);
+            if servers.contains(&p.server_id) {
+                self.per_server.decrement(&p.server_id);
             }
-            decrement(servers, &p.server_id);
+            servers.decrement(&p.server_id);
             if servers.is_empty() {
                 self.users.remove(&p.user_id);
             }
         }
         if let Some(room) = self.rooms.get_mut(&p.room_id) {
             if let Some(member) = room.get_mut(&p.user_id)
-                && member.1.contains_key(&p.server_id)
+                && member.1.contains(&p.server_id)
             {
-                decrement(&mut member.1, &p.server_id);
+                member.1.decrement(&p.server_id);
                 if member.1.is_empty() {
                     room.remove(&p.user_id);
                     last = true;
@@ -118,15 +167,6 @@ impl MemorySessions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-fn decrement(counts: &mut ServerCounts, server: &str) {
-    if let Some(n) = counts.get_mut(server) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(server);
-        }
     }
 }
 
@@ -210,7 +250,7 @@ impl Sessions for MemorySessions {
             .rooms
             .get(&room)
             .into_iter()
-            .flat_map(|m| m.values().flat_map(|(_, s)| s.keys().cloned()))
+            .flat_map(|m| m.values().flat_map(|(_, s)| s.servers().map(str::to_owned)))
             .collect();
         servers.sort();
         servers.dedup();
@@ -219,11 +259,13 @@ impl Sessions for MemorySessions {
 
     async fn user_servers(&self, user: UserId) -> Result<Vec<String>> {
         let st = self.lock();
-        Ok(st
+        let mut servers: Vec<String> = st
             .users
             .get(&user)
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default())
+            .map(|s| s.servers().map(str::to_owned).collect())
+            .unwrap_or_default();
+        servers.sort();
+        Ok(servers)
     }
 
     async fn drop_server(&self, server_id: &str) -> Result<()> {
@@ -272,10 +314,10 @@ impl Sessions for MemorySessions {
         let mut st = self.lock();
         let mut dead: Vec<String> = st
             .per_server
-            .keys()
-            .chain(st.leases.keys())
+            .servers()
+            .chain(st.leases.keys().map(String::as_str))
             .filter(|s| st.leases.get(*s).is_none_or(|until| *until <= now))
-            .cloned()
+            .map(str::to_owned)
             .collect();
         dead.sort();
         dead.dedup();
