@@ -49,17 +49,22 @@ pub(crate) async fn serve(
             };
             let max_payload = shared.config.tcp_max_payload_bytes;
             let task_shared = shared.clone();
-            let tls = tls.clone();
-            shared.tasks.spawn(async move {
-                let _counted = counted; // uncounted when the connection ends
-                let Some(tls) = tls else {
+            // Two tasks of their own shape, so that a plain connection's task does not
+            // carry a TLS session's future (a task is as big as its largest state).
+            let Some(tls) = tls.clone() else {
+                shared.tasks.spawn(async move {
+                    let _counted = counted; // uncounted when the connection ends
                     let (r, w) = stream.into_split();
                     let codec = TcpCodec::new(r, max_payload);
-                    return session::run(codec, w, ticket, task_shared).await;
-                };
-                // The handshake counts against the auth deadline.
+                    session::run(codec, w, ticket, task_shared).await
+                });
+                return;
+            };
+            shared.tasks.spawn(async move {
+                let _counted = counted;
+                // The handshake counts against the auth deadline; boxed, as it is over soon.
                 let wait = task_shared.config.auth_timeout();
-                match tokio::time::timeout(wait, tls.accept(stream)).await {
+                match Box::pin(tokio::time::timeout(wait, tls.accept(stream))).await {
                     Ok(Ok(s)) => {
                         let (r, w) = tokio::io::split(s);
                         session::run(TcpCodec::new(r, max_payload), w, ticket, task_shared).await
