@@ -337,6 +337,9 @@ pub struct LogicConfig {
     pub argon2_memory_kib: u32,
     /// argon2id iterations. Default 2.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once. Default 0: one core fewer than the machine has
+    /// (at least one), so that a burst of logins leaves a core for everything else.
+    pub hash_workers: usize,
     /// Longest user name, in bytes. Default 64.
     pub max_name_bytes: usize,
     /// Longest password, in bytes. Default 128.
@@ -366,6 +369,7 @@ impl Default for LogicConfig {
             demo_users: true,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            hash_workers: 0,
             max_name_bytes: 64,
             max_password_bytes: 128,
             max_msg_bytes: 4096,

@@ -32,8 +32,9 @@ pub struct Logic {
     /// Names of users looked up as recipients, by id. A user's id and name never change, so
     /// entries never go stale; the map is cleared when it reaches [`NAME_CACHE_MAX`].
     names: dashmap::DashMap<UserId, String>,
-    /// One permit per core: argon2 is CPU- and memory-bound (19 MiB per hash by default), so
-    /// a burst of logins queues here instead of starting hundreds of hashes at once.
+    /// `hash_workers` permits: argon2 is CPU- and memory-bound (19 MiB per hash by default),
+    /// so a burst of logins queues here instead of starting hundreds of hashes at once, and
+    /// leaves a core to the rest of the server.
     pub(crate) hashing: tokio::sync::Semaphore,
     /// `[limits]`: failed logins, posts, roster requests.
     pub(crate) limits: crate::limits::Limits,
@@ -66,6 +67,14 @@ pub(crate) fn store_unavailable(e: impl std::fmt::Display) -> Fault {
     Fault::Unavailable(format!("store unavailable: {e}"))
 }
 
+/// Hashes at once: `configured`, or (0) one fewer than `cores`, at least one.
+fn hash_workers(configured: usize, cores: usize) -> usize {
+    match configured {
+        0 => cores.saturating_sub(1).max(1),
+        n => n,
+    }
+}
+
 impl Logic {
     /// A logic layer over the given backends, with history on its defaults
     /// ([`Logic::with_history`] changes them).
@@ -79,9 +88,10 @@ impl Logic {
             ids: Snowflake::new(config.node_id),
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
             names: dashmap::DashMap::new(),
-            hashing: tokio::sync::Semaphore::new(
+            hashing: tokio::sync::Semaphore::new(hash_workers(
+                config.hash_workers,
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            )),
             history: HistoryConfig::default(),
             limits: crate::limits::Limits::new(&LimitsConfig::default()),
             config,
@@ -226,5 +236,17 @@ impl LogicService for Logic {
 
     async fn renew_presence(&self, server_id: String, ttl_ms: u64) -> Result<bool, Fault> {
         self.renew_server(server_id, ttl_ms).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hashing_leaves_a_core_unless_told_otherwise() {
+        use super::hash_workers;
+        assert_eq!(hash_workers(0, 1), 1);
+        assert_eq!(hash_workers(0, 2), 1);
+        assert_eq!(hash_workers(0, 8), 7);
+        assert_eq!(hash_workers(3, 2), 3);
     }
 }
