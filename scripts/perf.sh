@@ -21,8 +21,10 @@ if [ "${1:-}" = restart-standalone ]; then
   work=$2
   pid=$(cat "$work/server.pid")
   kill -9 "$pid" 2>/dev/null || true
-  # Gone, or a zombie of perf.sh: either way its sockets and files are closed.
+  # Gone, or a zombie of perf.sh — and its listeners closed: the leader thread turns zombie
+  # while other threads may still hold the process's sockets (seen with 10 000 connections).
   while [ -e "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do sleep 0.05; done
+  while ss -Hltn '( sport = :17070 or sport = :17000 )' | grep -q .; do sleep 0.05; done
   ws=127.0.0.1:17000
   [ "$3" = down ] && ws=127.0.0.1:17999
   target/release/gochat --config "$config" --data-dir "$work/data" --api-addr 127.0.0.1:17070 \
