@@ -65,6 +65,10 @@ stop() {
   server_pid=""
   rm -f "$work/server.pid"
 }
+cluster_bench() { # gochat-bench against the cluster; a failure is reported, and the run goes on
+  "$bench" --api "$capi" --ws "$cws" "$@" 2>"$work/cluster-bench.err" ||
+    { echo "gochat-bench $* failed:" >&2; grep -v '^ *[0-9]*: \|^ *at ' "$work/cluster-bench.err" | tail -5 >&2; }
+}
 cluster_down() { [ -n "${GOCHAT_CLUSTER_DIR:-}" ] && scripts/cluster.sh down >/dev/null 2>&1 || true; }
 holds=() # the massive test's load processes
 trap 'stop; for p in "${holds[@]}"; do kill "$p" 2>/dev/null || true; done; cluster_down; rm -rf "$work"' EXIT
@@ -206,15 +210,15 @@ for t in $tests; do
       # Standalone and distributed (2 logic, 2 connect, 2 task) in the same run.
       run ours room --users 2000 --messages 200 --senders 4
       cluster_up 2 2 2
-      "$bench" --api "$capi" --ws "$cws" --label distributed room --users 2000 --messages 200 --senders 4 2>/dev/null || true
+      cluster_bench --label distributed room --users 2000 --messages 200 --senders 4
       scripts/cluster.sh down >/dev/null ;;
     matrix)
       # Where adding processes helps: 1-3 connect servers × 1-2 task workers, one logic.
       for c in 1 2 3; do
         for k in 1 2; do
           cluster_up "$c" "$k" 1
-          "$bench" --api "$capi" --ws "$cws" --label "connect=$c task=$k" room --users 2000 --messages 200 --senders 4 2>/dev/null || true
-          "$bench" --api "$capi" --ws "$cws" --label "connect=$c task=$k" private --users 1000 --messages 20000 --senders 32 2>/dev/null || true
+          cluster_bench --label "connect=$c task=$k" room --users 2000 --messages 200 --senders 4
+          cluster_bench --label "connect=$c task=$k" private --users 1000 --messages 20000 --senders 32
           scripts/cluster.sh down >/dev/null
         done
       done ;;
