@@ -312,21 +312,38 @@ pub async fn wait_for_room(addr: SocketAddr, token: &str, room: i64, clients: &m
 /// say TCP clients); the last count pushed to the room is then `n`.
 pub async fn wait_for_count(addr: SocketAddr, token: &str, room: i64, n: usize, c: &mut Client) {
     let want = format!(r#"{{"count":{n},"op":4}}"#);
+    ask_count_until(addr, token, room, async |wait| {
+        loop {
+            match c.next_event(wait).await {
+                Event::Text(t) if t == want => return true,
+                Event::Text(_) => {}
+                Event::Timeout => return false,
+                e => panic!("client closed while joining: {e:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// Ask for `room`'s count (as `token`'s user), then give `seen` 1.5 s to find the count it
+/// waits for; again until it does, for up to 30 s. A count another connection saw may have
+/// gone out before this one was admitted, so each connection waits for its own.
+async fn ask_count_until(
+    addr: SocketAddr,
+    token: &str,
+    room: i64,
+    mut seen: impl AsyncFnMut(Duration) -> bool,
+) {
     let body = format!(r#"{{"roomId":{room},"authToken":"{token}"}}"#);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         post(addr, "/push/count", &body).await;
-        loop {
-            match c.next_event(Duration::from_millis(1500)).await {
-                Event::Text(t) if t == want => return,
-                Event::Text(_) => {}
-                Event::Timeout => break,
-                e => panic!("client closed while joining: {e:?}"),
-            }
+        if seen(Duration::from_millis(1500)).await {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "room never reached {want}"
+            "room {room} never reached the count asked for"
         );
     }
 }
@@ -430,27 +447,15 @@ impl TcpClient {
     }
 
     /// Ask for the room count until this connection sees it at `n`: proof that it is
-    /// admitted. (A count another connection saw may have gone out before this one was.)
+    /// admitted.
     pub async fn wait_for_count(&mut self, addr: SocketAddr, token: &str, room: i64, n: usize) {
-        let body = format!(r#"{{"roomId":{room},"authToken":"{token}"}}"#);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            post(addr, "/push/count", &body).await;
+        ask_count_until(addr, token, room, async |wait| {
             let seen = self.next_matching(|v| v["op"] == 4 && v["count"] == n);
-            if tokio::time::timeout(Duration::from_millis(1500), seen)
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never saw count {n}"
-            );
-        }
+            tokio::time::timeout(wait, seen).await.is_ok()
+        })
+        .await;
     }
 
-    /// Assert the connection stays open and silent for `wait`.
     pub async fn expect_open(&mut self, wait: Duration) {
         let mut byte = [0u8; 1];
         match tokio::time::timeout(wait, self.stream.read(&mut byte)).await {

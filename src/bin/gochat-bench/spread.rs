@@ -27,8 +27,8 @@ pub async fn hold(
     eprintln!("registering {n} users…");
     let clients = users::register(args, &prefix, n).await?;
     if let Some(go) = go_file {
-        // Registration hashes passwords on every core logic has; connecting meanwhile
-        // would measure admissions starved by argon2, not the connect storm.
+        // Registration keeps logic's password hashing busy; connecting meanwhile would
+        // measure admissions starved by argon2, not the connect storm.
         eprintln!("registered");
         while !go.exists() {
             tokio::time::sleep(Duration::from_millis(100)).await;
