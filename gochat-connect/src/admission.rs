@@ -11,6 +11,7 @@ use gochat_core::protocol::v2;
 use gochat_core::rpc::{ConnectRequest, Fault};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tokio::sync::SemaphorePermit;
 
 /// An admitted connection: in the hub, its presence recorded. Release it with
 /// [`Admitted::release`]; if it is dropped instead (its session panicked), it is released
@@ -59,7 +60,10 @@ pub(crate) async fn admit(
         reason,
         reply: v2.then(|| v2::encode_reply(Some("auth"), code, message, &[])),
     };
-    let _gate = shared.presence_gate.read().await;
+    let turn = turn(shared)
+        .await
+        .map_err(|reason| refuse(reason, 1, reason.reason))?;
+    let gate = shared.presence_gate.read().await;
     let logic = shared.peers.logic().await.map_err(|e| {
         tracing::warn!("connect: no logic instance: {e}");
         refuse(close::UNAVAILABLE, 1, "service unavailable")
@@ -114,6 +118,9 @@ pub(crate) async fn admit(
     let ch = Arc::new(ch);
     let per_user = shared.addresses.admit_user(welcome.user.id);
     shared.hub.put(ch.clone());
+    // Logic and the hub agree now. A refusal below releases through logic again, which
+    // takes a turn and the gate of its own (holding them here could wait on itself).
+    drop((gate, turn));
     let Ok(per_user) = per_user else {
         // Logic has recorded its presence: release it properly before refusing.
         let refused = Admitted {
@@ -164,7 +171,27 @@ impl Drop for Admitted {
     }
 }
 
+/// Wait for a place among `connect.admissions_in_flight`, at most `admission_wait_secs`.
+async fn turn(shared: &Shared) -> Result<SemaphorePermit<'_>, CloseReason> {
+    let metrics = gochat_core::metrics::metrics();
+    metrics.admissions_waiting.inc();
+    let waited = tokio::select! {
+        permit = tokio::time::timeout(shared.config.admission_wait(), shared.admissions.acquire()) => {
+            match permit {
+                Ok(Ok(permit)) => Ok(permit),
+                Ok(Err(_closed)) => Err(close::SHUTTING_DOWN),
+                Err(_elapsed) => Err(close::BUSY),
+            }
+        }
+        _ = shared.shutdown.cancelled() => Err(close::SHUTTING_DOWN),
+    };
+    metrics.admissions_waiting.dec();
+    waited
+}
+
 async fn release(shared: &Shared, ch: &Channel) {
+    // A leave waits its turn too, without a bound: it must reach logic.
+    let _turn = shared.admissions.acquire().await;
     let _gate = shared.presence_gate.read().await;
     let presences = ch.presences(&shared.config.server_id);
     shared.hub.remove(ch);

@@ -56,6 +56,8 @@ pub const SLOW_CONSUMER: CloseReason =
     reason(close::TRY_AGAIN_LATER, "slow consumer: outbound queue full");
 /// The server holds `connect.max_connections` and none of them could make room.
 pub const SERVER_FULL: CloseReason = reason(close::TRY_AGAIN_LATER, "connection limit reached");
+/// Authenticated, but no turn to be admitted came within `connect.admission_wait_secs`.
+pub const BUSY: CloseReason = reason(close::TRY_AGAIN_LATER, "server busy");
 /// Over a per-address limit (`[limits]`: new connections per second, or open at once).
 pub const ADDRESS_LIMIT: CloseReason = reason(
     close::TRY_AGAIN_LATER,

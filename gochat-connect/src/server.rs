@@ -11,7 +11,7 @@ use gochat_core::rpc::{ConnectService, Fault};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use tokio::net::TcpListener;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,6 +41,7 @@ impl Connect {
             hub: Arc::new(Hub::from_config(&config)),
             connections: Admission::new(config.max_connections),
             handshakes: Admission::new(config.max_handshakes),
+            admissions: Semaphore::new(config.admissions_in_flight.max(1)),
             config,
             peers,
             next_id: AtomicU64::new(1),

@@ -6,7 +6,7 @@ use gochat_core::config::ConnectConfig;
 use gochat_core::net::Admission;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +25,9 @@ pub(crate) struct Shared {
     pub(crate) handshakes: Arc<Admission>,
     /// `[limits]` per client address.
     pub(crate) addresses: crate::addresses::AddressLimits,
+    /// `admissions_in_flight`: admissions and releases talking to logic now. Taken before
+    /// the presence gate, so a re-assertion never waits behind connections still queued.
+    pub(crate) admissions: Semaphore,
     /// Joins and leaves hold it shared; re-asserting the whole presence holds it alone, so
     /// that the snapshot of the hub and what logic records never disagree (a leave racing
     /// a re-assertion would otherwise cancel out a live connection's presence).

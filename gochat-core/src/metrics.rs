@@ -76,6 +76,9 @@ pub struct Metrics {
     pub queue_pending: Gauge,
     /// Room memberships of this connect server's connections (a connection in 3 rooms: 3).
     pub room_memberships: Gauge,
+    /// Authenticated connections waiting for a turn to be admitted
+    /// (`connect.admissions_in_flight`).
+    pub admissions_waiting: Gauge,
     rpc_calls: Family<Method, Counter>,
     rpc_errors: Family<Method, Counter>,
 }
@@ -107,6 +110,7 @@ impl Metrics {
             queue_held: Gauge::default(),
             queue_pending: Gauge::default(),
             room_memberships: Gauge::default(),
+            admissions_waiting: Gauge::default(),
             rpc_calls: Family::default(),
             rpc_errors: Family::default(),
         };
@@ -198,6 +202,11 @@ impl Metrics {
             "room_memberships",
             "Room memberships of this server's connections",
             m.room_memberships.clone(),
+        );
+        r.register(
+            "admissions_waiting",
+            "Authenticated connections waiting for a turn to be admitted",
+            m.admissions_waiting.clone(),
         );
         r.register(
             "rpc_calls",

@@ -103,6 +103,14 @@ pub struct ConnectConfig {
     /// Seconds a connection to the WebSocket listener has to send its upgrade request.
     /// Default 10.
     pub handshake_timeout_secs: u64,
+    /// Most admissions and releases of this server's connections in flight to logic at
+    /// once; more wait their turn here. Without a bound a connect storm (every client back
+    /// at once after a restart) hands logic more than it answers within its RPC deadline,
+    /// every call fails and the retries add to the storm. Default 64.
+    pub admissions_in_flight: usize,
+    /// Seconds an authenticated connection may wait for its turn to be admitted before it
+    /// is closed with 1013 "server busy" (the client tries again later). Default 30.
+    pub admission_wait_secs: u64,
     /// Recent delivery ids remembered, so that a redelivered entry is not pushed twice.
     /// Default 131 072.
     pub dedup_window: usize,
@@ -148,6 +156,8 @@ impl Default for ConnectConfig {
             max_connections: 200_000,
             max_handshakes: 1024,
             handshake_timeout_secs: 10,
+            admissions_in_flight: 64,
+            admission_wait_secs: 30,
             dedup_window: 131_072,
             presence_renew_ms: 2_000,
             presence_ttl_ms: 8_000,
@@ -176,6 +186,10 @@ impl ConnectConfig {
     /// [`Self::handshake_timeout_secs`] as a duration.
     pub fn handshake_timeout(&self) -> Duration {
         secs(self.handshake_timeout_secs)
+    }
+    /// [`Self::admission_wait_secs`] as a duration.
+    pub fn admission_wait(&self) -> Duration {
+        secs(self.admission_wait_secs)
     }
     /// [`Self::presence_renew_ms`] as a duration.
     pub fn presence_renew(&self) -> Duration {

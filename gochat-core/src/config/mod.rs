@@ -66,6 +66,10 @@ impl Config {
                 "connect.handshake_timeout_secs",
                 self.connect.handshake_timeout_secs,
             ),
+            (
+                "connect.admission_wait_secs",
+                self.connect.admission_wait_secs,
+            ),
         ];
         for (name, v) in durations {
             if v == 0 {
@@ -78,6 +82,11 @@ impl Config {
                 "connect.idle_timeout_secs ({}) must exceed connect.ping_interval_secs ({}), or clients that answer pings are closed as idle",
                 c.idle_timeout_secs, c.ping_interval_secs
             )));
+        }
+        if c.admissions_in_flight == 0 {
+            return Err(invalid(
+                "connect.admissions_in_flight must be at least 1, or no connection is ever admitted".into(),
+            ));
         }
         if let Err(e) = crate::limits::Networks::parse(&self.limits.trusted_networks)
             .and_then(|_| crate::limits::Networks::parse(&self.limits.trusted_proxies))
@@ -196,6 +205,13 @@ mod tests {
         let c = Config::from_toml("[connect]\nping_interval_secs = 1\nidle_timeout_secs = 2\n")
             .unwrap();
         assert_eq!(c.connect.ping_interval(), Duration::from_secs(1));
+        let e = Config::from_toml("[connect]\nadmissions_in_flight = 0\n").unwrap_err();
+        assert!(
+            e.to_string().contains("connect.admissions_in_flight"),
+            "{e}"
+        );
+        let e = Config::from_toml("[connect]\nadmission_wait_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("connect.admission_wait_secs"), "{e}");
     }
 
     #[test]
