@@ -1,6 +1,7 @@
 //! [`Connection`]: one long connection (WebSocket or raw TCP) and the events it yields.
 
 use super::ClientError;
+use super::dial::dial;
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, WebSocketError};
 use gochat_core::model::RoomId;
@@ -10,7 +11,7 @@ use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// What a connection yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,19 +80,6 @@ where
 
 /// Connect to `addr`, from `source` if given (spreading many connections over several local
 /// addresses passes the ~28k ephemeral ports one source address has per destination).
-async fn dial(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let Some(ip) = source else {
-        return TcpStream::connect(addr).await;
-    };
-    let socket = if ip.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.bind(SocketAddr::new(ip, 0))?;
-    socket.connect(addr).await
-}
-
 fn auth_json(token: &str, room: RoomId) -> String {
     serde_json::json!({"authToken": token, "roomId": room}).to_string()
 }

@@ -16,6 +16,7 @@
 //! ```
 
 mod conn;
+mod dial;
 mod http;
 pub mod live;
 mod tls;
