@@ -157,12 +157,17 @@ impl Services {
     pub fn signal_etcd(&self, sig: &str) {
         signal(self.etcd.as_ref().unwrap().id(), sig);
     }
+
+    /// SIGSTOP / SIGCONT Redis.
+    pub fn signal_redis(&self, sig: &str) {
+        signal(self.redis.as_ref().unwrap().id(), sig);
+    }
 }
 
 impl Drop for Services {
     fn drop(&mut self) {
-        if let Some(e) = &self.etcd {
-            signal(e.id(), "CONT"); // a paused process would not die on TERM
+        for p in [&self.etcd, &self.redis].into_iter().flatten() {
+            signal(p.id(), "CONT"); // a paused process would not die on TERM
         }
         self.kill_etcd();
         self.kill_redis();
