@@ -173,9 +173,16 @@ impl Drop for Admitted {
 
 /// Wait for a place among `connect.admissions_in_flight`, at most `admission_wait_secs`.
 async fn turn(shared: &Shared) -> Result<SemaphorePermit<'_>, CloseReason> {
-    let metrics = gochat_core::metrics::metrics();
-    metrics.admissions_waiting.inc();
-    let waited = tokio::select! {
+    /// Counts a connection as waiting until its wait ends, however it ends.
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            gochat_core::metrics::metrics().admissions_waiting.dec();
+        }
+    }
+    gochat_core::metrics::metrics().admissions_waiting.inc();
+    let _waiting = Waiting;
+    tokio::select! {
         permit = tokio::time::timeout(shared.config.admission_wait(), shared.admissions.acquire()) => {
             match permit {
                 Ok(Ok(permit)) => Ok(permit),
@@ -184,9 +191,7 @@ async fn turn(shared: &Shared) -> Result<SemaphorePermit<'_>, CloseReason> {
             }
         }
         _ = shared.shutdown.cancelled() => Err(close::SHUTTING_DOWN),
-    };
-    metrics.admissions_waiting.dec();
-    waited
+    }
 }
 
 async fn release(shared: &Shared, ch: &Channel) {
