@@ -104,6 +104,13 @@ def main(path):
         add(f"| broadcast completion (send → last delivery) | {m['broadcast_complete_s'] * 1000:.0f} ms; p50 {m['latency_p50_ms']:.0f} ms; {k(m['deliveries_per_s'])} deliveries/s |")
         add(f"| connect servers' RSS per connection | {kb(m['rss_per_conn_bytes'])} ({m['connect_rss_before_kb'] / 1024:.0f} → {m['connect_rss_after_kb'] / 1024:.0f} MB in all) |")
         add("")
+    st = find(rows, "storm", "distributed")
+    if st:
+        add(f"| connect storm: {st['connections']:,} at once, Redis frozen {st['redis_stall_s']} s | result |")
+        add("|---|---|")
+        add(f"| admitted | {st['admitted']:,}, all of them within {st['admitted_by_s']} s of the storm's start |")
+        add(f"| refused (1011, their admission was in flight when Redis froze) | {st['refused']:,} |")
+        add("")
     matrix = [r for r in rows if r.get("label", "").startswith("connect=")]
     if matrix:
         add("| PostgreSQL cluster | room deliveries/s | room p99 | private msgs/s | private p99 | clean |")

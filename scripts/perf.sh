@@ -9,7 +9,8 @@
 # against REST), recovery (10 000 clients reconnecting after a restart), history (on
 # against off), store (the stores alone), distributed (cluster against standalone), matrix
 # (PostgreSQL cluster with 1-3 connect servers and 1-2 task workers), massive (100 000
-# WebSockets over 6 connect servers, one room broadcast).
+# WebSockets over 6 connect servers, one room broadcast), storm (30 000 WebSockets at once
+# while the cluster's Redis is frozen for 12 s: how many are admitted, how many refused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=benches/bench-server.toml
@@ -35,7 +36,7 @@ if [ "${1:-}" = restart-standalone ]; then
   exit 0
 fi
 
-tests=${PERF_TESTS:-"room latency private idle socket recovery history store distributed matrix massive"}
+tests=${PERF_TESTS:-"room latency private idle socket recovery history store distributed matrix massive storm"}
 need=()
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
@@ -46,7 +47,7 @@ if ((${#need[@]})); then
 fi
 cargo build --release --quiet --bin gochat --bin gochat-bench
 case " $tests " in
-  *" distributed "* | *" matrix "* | *" massive "*) cargo build --release --quiet --features distributed --bins ;;
+  *" distributed "* | *" matrix "* | *" massive "* | *" storm "*) cargo build --release --quiet --features distributed --bins ;;
 esac
 ceiling=../shared/ceiling/Cargo.toml
 [ -f "$ceiling" ] && cargo build --release --quiet --manifest-path "$ceiling" --target-dir target/ceiling
@@ -180,6 +181,50 @@ PY
   scripts/cluster.sh down >/dev/null
 }
 
+storm() { # a connect storm over S connect servers while Redis is frozen for a while
+  local total=${STORM_CONNECTIONS:-30000} servers=6 stall=${STORM_STALL_SECS:-12} i redis rpid
+  cluster_up "$servers" 1 1
+  local per=$((total / servers)) room_users
+  IFS=, read -ra wss <<<"$cws"
+  redis=$(awk '/^redis:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")
+  rpid=$(awk '/^redis / {print $2}' "$GOCHAT_CLUSTER_DIR/pids")
+  room_users() { redis-cli -u "$redis" hlen gochat-cluster:room:1:names; }
+  for i in $(seq "$servers"); do
+    "$bench" --api "$capi" --ws "${wss[$((i - 1))]}" --sources "127.0.0.$((10 + i))" --concurrency 16 \
+      --prefix "s${i}x$RANDOM" --label storm hold --users "$per" --messages 1 --secs 60 --go-file "$work/go" \
+      >"$work/hold-$i.json" 2>"$work/hold-$i.err" &
+    holds+=($!)
+  done
+  holds_say registered || return 1
+  touch "$work/go"
+  local t0=$SECONDS
+  sleep 1
+  kill -STOP "$rpid"
+  sleep "$stall"
+  kill -CONT "$rpid"
+  # Admitted: until the count holds still for 5 s (or 60 s passed).
+  local n last=-1 still=0
+  while ((still < 5 && SECONDS - t0 < 60)); do
+    n=$(room_users)
+    if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; last=$n; fi
+    sleep 1
+  done
+  local admitted_at=$((SECONDS - t0 - still))
+  for p in "${holds[@]}"; do wait "$p" || true; done
+  holds=()
+  python3 - "$work" "$total" "$stall" "$last" "$admitted_at" <<'PY'
+import json, sys, glob
+work, total, stall, admitted, at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+holds = [json.load(open(f)) for f in sorted(glob.glob(f"{work}/hold-*.json"))]
+print(json.dumps({
+    "test": "storm", "label": "distributed", "connections": sum(h["users"] for h in holds),
+    "redis_stall_s": stall, "admitted": admitted, "refused": sum(h["closed"] for h in holds),
+    "admitted_by_s": at,
+}))
+PY
+  scripts/cluster.sh down >/dev/null
+}
+
 for t in $tests; do
   case $t in
     store)
@@ -223,6 +268,7 @@ for t in $tests; do
         done
       done ;;
     massive) massive ;;
+    storm) storm ;;
     *)
       for which in ceiling ours; do
         [ "$which" = ceiling ] && [ ! -x target/ceiling/release/fanout ] && continue
