@@ -203,7 +203,10 @@ impl Client {
         Connection::websocket(ws, self.session()?, room, None, self.tls.as_ref()).await
     }
 
-    /// [`connect_ws`](Self::connect_ws) from a chosen local address.
+    /// [`connect_ws`](Self::connect_ws) from a chosen local address (to have more than one
+    /// address's ports for many connections). The local port is picked by the client, in
+    /// turn from 10 000 up, skipping ports in use: the kernel's own pick for a bound address
+    /// searches its whole range on every connection.
     pub async fn connect_ws_from(
         &self,
         ws: SocketAddr,
