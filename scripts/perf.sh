@@ -126,22 +126,25 @@ holds_say() { # word: wait until every hold process printed it (fail if one died
   done
 }
 
+start_holds() { # label servers per secs: one `hold` load process per connect server (wss)
+  local label=$1 servers=$2 per=$3 secs=$4 i
+  for i in $(seq "$servers"); do
+    # Each process its own source address (~55 000 local ports each) and its own 20 000
+    # descriptors; 16 connections opened at a time each (six times that arrive at once).
+    "$bench" --api "$capi" --ws "${wss[$((i - 1))]}" --sources "127.0.0.$((10 + i))" --concurrency 16 \
+      --prefix "${label:0:1}${i}x$RANDOM" --label "$label" hold --users "$per" --messages 1 --secs "$secs" \
+      --go-file "$work/go" >"$work/hold-$i.json" 2>"$work/hold-$i.err" &
+    holds+=($!)
+  done
+}
+
 massive() { # N WebSockets over S connect servers, one load process per server, one broadcast
   local total=${MASSIVE_CONNECTIONS:-100000} servers=${MASSIVE_SERVERS:-6} i before after
   cluster_up "$servers" 2 1
   local per=$((total / servers))
   IFS=, read -ra wss <<<"$cws"
   before=$(connect_rss_kb)
-  for i in $(seq "$servers"); do
-    # Each process its own source address: ~28k ephemeral ports each, and its own 20 000
-    # descriptors.
-    # 16 connections opened at a time per process: with 64, one logic instance on these two
-    # cores fell behind on admissions and refused 29 000 after its RPC deadline.
-    "$bench" --api "$capi" --ws "${wss[$((i - 1))]}" --sources "127.0.0.$((10 + i))" --concurrency 16 \
-      --prefix "m${i}x$RANDOM" --label massive hold --users "$per" --messages 1 --secs 900 --go-file "$work/go" \
-      >"$work/hold-$i.json" 2>"$work/hold-$i.err" &
-    holds+=($!)
-  done
+  start_holds massive "$servers" "$per" 900
   # Everyone registers first (argon2 fills both cores), then all connect at once.
   holds_say registered || return 1
   touch "$work/go"
@@ -184,17 +187,12 @@ PY
 storm() { # a connect storm over S connect servers while Redis is frozen for a while
   local total=${STORM_CONNECTIONS:-30000} servers=6 stall=${STORM_STALL_SECS:-12} i redis rpid
   cluster_up "$servers" 1 1
-  local per=$((total / servers)) room_users
+  local per=$((total / servers))
   IFS=, read -ra wss <<<"$cws"
   redis=$(awk '/^redis:/ {print $2}' "$GOCHAT_CLUSTER_DIR/urls")
   rpid=$(awk '/^redis / {print $2}' "$GOCHAT_CLUSTER_DIR/pids")
   room_users() { redis-cli -u "$redis" hlen gochat-cluster:room:1:names; }
-  for i in $(seq "$servers"); do
-    "$bench" --api "$capi" --ws "${wss[$((i - 1))]}" --sources "127.0.0.$((10 + i))" --concurrency 16 \
-      --prefix "s${i}x$RANDOM" --label storm hold --users "$per" --messages 1 --secs 60 --go-file "$work/go" \
-      >"$work/hold-$i.json" 2>"$work/hold-$i.err" &
-    holds+=($!)
-  done
+  start_holds storm "$servers" "$per" 60
   holds_say registered || return 1
   touch "$work/go"
   local t0=$SECONDS
