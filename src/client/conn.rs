@@ -78,8 +78,7 @@ where
     }
 }
 
-/// Connect to `addr`, from `source` if given (spreading many connections over several local
-/// addresses passes the ~28k ephemeral ports one source address has per destination).
+/// A v1 auth frame.
 fn auth_json(token: &str, room: RoomId) -> String {
     serde_json::json!({"authToken": token, "roomId": room}).to_string()
 }
