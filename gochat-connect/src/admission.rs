@@ -1,6 +1,7 @@
 //! Admitting an authenticated connection through logic and releasing it, the same for every
-//! transport. Both hold the presence gate shared, so a re-assertion of the whole presence
-//! never interleaves with them.
+//! transport. Both first wait for a turn among `connect.admissions_in_flight` (so a connect
+//! storm queues here, not at logic past its deadline), then hold the presence gate shared,
+//! so a re-assertion of the whole presence never interleaves with them.
 
 use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
