@@ -483,19 +483,6 @@ async fn spawn(bin: &'static str, args: &[String], log: &Path) -> Proc {
     }
 }
 
-/// Wait until `f` holds, for at most `secs`.
-pub async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Read op-3 messages until `n` distinct ones arrived (and a short quiet after); returns
 /// how often each text was received.
 pub async fn collect_room(c: &mut Client, n: usize) -> HashMap<String, usize> {
