@@ -203,7 +203,7 @@ impl Store for SqliteStore {
                 }
                 Ok(User {
                     id: c.last_insert_rowid(),
-                    name,
+                    name: name.clone(),
                 })
             })
             .await
