@@ -389,7 +389,7 @@ mod tests {
             }
             wal_max = wal_max.max(std::fs::metadata(&wal_path).map_or(0, |m| m.len()));
         }
-        let started_over = restarts() - first;
+        let started_over = restarts().saturating_sub(first);
         stop.store(true, Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();

@@ -1,6 +1,6 @@
 //! The group-commit writer: one thread owns the write connection, takes every write that is
-//! waiting, runs them in one transaction (each in a savepoint of its own, so one failing
-//! write fails alone) and answers every writer once it committed. A commit per message caps
+//! waiting, runs them in one transaction (one failing write still fails alone: see
+//! [`Pending`]) and answers every writer once it committed. A commit per message caps
 //! SQLite at a few thousand writes a second; a commit per batch does not.
 
 use crate::model::Log;
@@ -68,7 +68,7 @@ impl Batch {
 
 /// One write waiting for its transaction. A batch runs its writes as they are, without a
 /// savepoint each: savepoints made SQLite copy every page a write touched into a statement
-/// journal, ~30 % of a large batch's time (`benches/history.rs`). If one write fails, the
+/// journal, a third of a large batch's time (`benches/history.rs`). If one write fails, the
 /// batch is rolled back and run again with a savepoint around each write, so that the
 /// failing one fails alone — which is why a write may run twice.
 trait Pending: Send {
