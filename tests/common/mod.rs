@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod live;
 pub mod postgres;
 pub mod standalone;
+pub mod v2;
 
 use futures::{SinkExt, StreamExt};
 use gochat::{Config, Server};
