@@ -64,6 +64,8 @@ pub struct Metrics {
     pub store_append: Histogram,
     /// Messages per store commit (SQLite group commit, PostgreSQL batch).
     pub store_batch: Histogram,
+    /// Store batches that failed as a whole and were run again write by write.
+    pub store_batches_retried: Counter,
     /// Queue entries delivered and acknowledged by task.
     pub queue_acked: Counter,
     /// Queue entries given up on and dead-lettered.
@@ -104,6 +106,7 @@ impl Metrics {
             delivery_latency: latency_buckets(),
             store_append: latency_buckets(),
             store_batch: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            store_batches_retried: Counter::default(),
             queue_acked: Counter::default(),
             queue_dead_lettered: Counter::default(),
             queue_redelivered: Counter::default(),
@@ -172,6 +175,11 @@ impl Metrics {
             "store_batch_messages",
             "Messages per store commit",
             m.store_batch.clone(),
+        );
+        r.register(
+            "store_batches_retried",
+            "Store batches that failed as a whole and were run again write by write",
+            m.store_batches_retried.clone(),
         );
         r.register(
             "queue_acked",

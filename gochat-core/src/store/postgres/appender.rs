@@ -84,6 +84,7 @@ async fn committer(mut rx: mpsc::Receiver<Job>, db: Arc<Db>) {
             // so each message is tried on its own and fails, if it does, alone.
             Err(e) if jobs.len() > 1 && is_statement_error(&e) => {
                 tracing::debug!("batch of {} failed ({e}); retrying one by one", jobs.len());
+                crate::metrics::metrics().store_batches_retried.inc();
                 for job in jobs.drain(..) {
                     let one = std::slice::from_ref(&job);
                     let r = db.timed("append", store_batch(&db, one)).await;

@@ -182,6 +182,7 @@ fn run_batch(
     if jobs.iter_mut().all(|j| j.run(conn, &mut batch, false)) {
         return Ok(batch);
     }
+    crate::metrics::metrics().store_batches_retried.inc();
     // A failed write may have ended the transaction already (SQLITE_FULL, I/O errors).
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
