@@ -19,6 +19,17 @@ fn redis_url() -> String {
     std::env::var("GOCHAT_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// A queue with the default settings on `stream`.
+async fn on_stream(stream: &str) -> RedisQueue {
+    RedisQueue::connect(RedisQueueConfig {
+        url: redis_url(),
+        stream: stream.to_owned(),
+        ..RedisQueueConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn conformance() {
     suite::run_all(|cfg| async move {
@@ -48,13 +59,7 @@ fn entries_round_trip_behind_a_version_byte() {
 #[tokio::test]
 async fn acknowledged_entries_leave_the_stream() {
     let stream = unique("trim");
-    let q = RedisQueue::connect(RedisQueueConfig {
-        url: redis_url(),
-        stream: stream.clone(),
-        ..RedisQueueConfig::default()
-    })
-    .await
-    .unwrap();
+    let q = on_stream(&stream).await;
     for i in 0..50 {
         q.publish(suite::delivery(i)).await.unwrap();
     }
@@ -80,13 +85,7 @@ async fn acknowledged_entries_leave_the_stream() {
 #[tokio::test]
 async fn a_poison_entry_is_dead_lettered_and_the_rest_flows() {
     let stream = unique("poison");
-    let q = RedisQueue::connect(RedisQueueConfig {
-        url: redis_url(),
-        stream: stream.clone(),
-        ..RedisQueueConfig::default()
-    })
-    .await
-    .unwrap();
+    let q = on_stream(&stream).await;
     q.publish(suite::delivery(1)).await.unwrap();
     // Written by "another version": a format byte this one does not know, and garbage.
     for junk in [&[9u8, 1, 2][..], b"not bincode"] {
