@@ -9,7 +9,9 @@
 //! - [`Hub`] → [`Bucket`] → [`Channel`]: connections sharded over a fixed number of buckets
 //!   by a stable hash of the user id, indexed by room and by user.
 //! - Each channel has a bounded outbound queue; a client that does not read is closed
-//!   (1013) and never stalls a room. Its writer drains the queue into one `writev`.
+//!   (1013) and never stalls a room. Its writer drains the queue into one `writev`; a
+//!   v2 command's reply is written at once by the reader when the writer is not mid-write
+//!   (`sink.rs`), instead of waiting for the writer's turn behind a fan-out round.
 //! - A push is framed once per wire layout and the same bytes go to every channel; a
 //!   redelivered one is dropped; rosters and counts are coalesced per room.
 //! - The server's presence is a lease it renews, re-asserting every live connection after
@@ -32,6 +34,7 @@ mod presence;
 mod replay;
 mod server;
 mod session;
+mod sink;
 mod state;
 pub mod tcp;
 mod writer;

@@ -97,6 +97,21 @@ impl Outgoing {
         }
     }
 
+    /// Put `frames` back at the head of the queue, in their order, and wake the writer:
+    /// what a write that could not wait left unwritten. They were queued once already, so
+    /// the capacity is not checked again.
+    pub(crate) fn put_back(&self, frames: Vec<Bytes>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut st = self.0.state.lock();
+        for f in frames.into_iter().rev() {
+            st.frames.push_front(f);
+        }
+        drop(st);
+        self.0.ready.notify_one();
+    }
+
     /// The oldest frame, once there is one.
     pub async fn recv(&self) -> Bytes {
         loop {
@@ -151,6 +166,20 @@ mod tests {
         while rx.try_recv().is_some() {}
         rx.drain_into(&mut batch, 64);
         assert_eq!(rx.0.state.lock().frames.capacity(), 0);
+    }
+
+    #[test]
+    fn frames_put_back_come_out_first_and_in_order() {
+        let (tx, rx) = outbox(2);
+        tx.push(Bytes::from_static(b"c")).unwrap();
+        tx.push(Bytes::from_static(b"d")).unwrap();
+        rx.put_back(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        let mut batch = Vec::new();
+        rx.drain_into(&mut batch, 8);
+        assert_eq!(
+            batch,
+            [b"a", b"b", b"c", b"d"].map(|f| Bytes::from_static(f))
+        );
     }
 
     #[test]

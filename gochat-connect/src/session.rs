@@ -6,6 +6,7 @@ use crate::admission::{self, Entered};
 use crate::channel::{Channel, Framing, HoldKey};
 use crate::close::{self, CloseReason};
 use crate::codec::{AfterAuth, Codec, Inbound, PreAuth};
+use crate::sink::Sink;
 use crate::state::Shared;
 use crate::writer::{self, LastSeen, Liveness, Wire};
 use gochat_core::model::RoomId;
@@ -24,7 +25,7 @@ const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) async fn run<C, W>(mut codec: C, mut w: W, ticket: Ticket, shared: Arc<Shared>)
 where
     C: Codec,
-    W: AsyncWrite + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     // Every step before and after the writer's loop is boxed: a task's future is as big as
     // its largest state for the connection's whole life, and inlined, the auth wait and
@@ -75,9 +76,11 @@ where
         codec.set_max_payload(shared.config.v2_max_frame_bytes);
     }
     let last_seen = Arc::new(LastSeen::default());
+    let sink = Arc::new(Sink::new(w, rx));
     let reader = shared.tasks.spawn(read_loop(
         codec,
         ch.clone(),
+        sink.clone(),
         last_seen.clone(),
         shared.clone(),
         replays,
@@ -86,16 +89,7 @@ where
         ping_every: shared.config.ping_interval(),
         idle_timeout: shared.config.idle_timeout(),
     };
-    writer::run(
-        &mut w,
-        &rx,
-        &ch,
-        &C::wire(),
-        live,
-        &last_seen,
-        &shared.shutdown,
-    )
-    .await;
+    writer::run(&sink, &ch, &C::wire(), live, &last_seen, &shared.shutdown).await;
     reader.abort();
     let reason = ch.close_reason().unwrap_or(close::PEER_CLOSED);
     metrics.closed(transport, reason.reason_label());
@@ -135,9 +129,10 @@ async fn read_auth<C: Codec>(codec: &mut C) -> Result<AuthFrame, CloseReason> {
 /// After authentication: first the replays a v2 client asked for; then every message is a
 /// sign of life, pings are answered through the writer, a v2 connection's frames are
 /// commands, a v1 TCP connection's posts go to logic as its session; anything fatal closes.
-async fn read_loop<C: Codec>(
+async fn read_loop<C: Codec, W: AsyncWrite + Unpin>(
     mut codec: C,
     ch: Arc<Channel>,
+    sink: Arc<Sink<W>>,
     last_seen: Arc<LastSeen>,
     shared: Arc<Shared>,
     replays: Vec<(HoldKey, u64)>,
@@ -171,6 +166,9 @@ async fn read_loop<C: Codec>(
                     ch.close(reason);
                     return;
                 }
+                // The reply is queued: written now, unless the writer is mid-write, rather
+                // than when the writer's turn comes.
+                sink.write_now(&ch);
             }
             Inbound::Text(payload) => match C::after_auth(&payload) {
                 AfterAuth::Ignore => {}

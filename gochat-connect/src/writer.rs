@@ -7,17 +7,14 @@
 
 use crate::channel::Channel;
 use crate::close::{self, CloseReason};
-use crate::outbox::Outgoing;
+use crate::sink::Sink;
 use bytes::Bytes;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Most queued frames one `writev` carries: one syscall for a burst instead of one per frame.
-pub const BATCH: usize = 64;
 /// How long a close frame may take to write before the socket is just dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -69,9 +66,8 @@ pub struct Liveness {
 
 /// Write until the channel is closed, the peer goes away, or `shutdown` fires; then send
 /// the close frame (when there is one and the socket is still usable).
-pub async fn run<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    rx: &Outgoing,
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
+    sink: &Sink<W>,
     ch: &Channel,
     wire: &Wire,
     live: Liveness,
@@ -88,18 +84,13 @@ pub async fn run<W: AsyncWrite + Unpin>(
             biased;
             _ = ch.closed() => break ch.close_reason(),
             _ = shutdown.cancelled() => break Some(close::SHUTTING_DOWN),
-            () = rx.readable() => {
-                rx.drain_into(&mut batch, BATCH);
-                if batch.is_empty() {
-                    continue; // woken for frames an earlier drain took
-                }
+            () = sink.readable() => {
                 let written = tokio::select! {
-                    r = write_all_vectored(w, &batch) => r.is_ok(),
+                    r = sink.write_queued(&mut batch) => r.is_ok(),
                     // Kicked while stuck writing to a peer that does not read: the frame
                     // in flight is cut, so no close frame can follow; just drop the socket.
                     _ = ch.closed() => return,
                 };
-                batch.clear();
                 if !written {
                     return;
                 }
@@ -114,7 +105,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 if now >= next_ping {
                     next_ping = now + live.ping_every;
                     let ok = tokio::select! {
-                        r = w.write_all(&wire.ping) => r.is_ok(),
+                        r = sink.write_one(&wire.ping) => r.is_ok(),
                         _ = ch.closed() => return,
                     };
                     if !ok {
@@ -127,37 +118,5 @@ pub async fn run<W: AsyncWrite + Unpin>(
     };
     // Boxed: inlined, these two timeouts would be part of the writer's future, which lives
     // as long as the connection.
-    Box::pin(say_goodbye(w, reason.and_then(wire.close))).await;
-}
-
-/// Write the close frame (if any), then shut the socket, each within [`CLOSE_GRACE`].
-async fn say_goodbye<W: AsyncWrite + Unpin>(w: &mut W, close_frame: Option<Bytes>) {
-    if let Some(frame) = close_frame {
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            w.write_all(&frame).await?;
-            w.flush().await
-        })
-        .await;
-    }
-    let _ = tokio::time::timeout(CLOSE_GRACE, w.shutdown()).await;
-}
-
-/// `writev` until every byte of `bufs` is written.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    bufs: &[Bytes],
-) -> std::io::Result<()> {
-    if let [one] = bufs {
-        return w.write_all(one).await;
-    }
-    let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        let n = w.write_vectored(rest).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut rest, n);
-    }
-    Ok(())
+    Box::pin(sink.goodbye(reason.and_then(wire.close), CLOSE_GRACE)).await;
 }
