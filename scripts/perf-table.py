@@ -129,12 +129,19 @@ def main(path):
             a = alone[-1]
             add(f"Distributed (2 logic, 2 connect, 2 task) room fan-out: {k(dist['deliveries_per_s'])} deliveries/s against {k(a['deliveries_per_s'])} standalone in the same run ({ratio(dist['deliveries_per_s'], a['deliveries_per_s'])}).")
             add("")
-    hist = [(find(rows, t, "ours-nohistory"), [r for r in rows if r["test"] == t and r["label"] == "ours"]) for t in ("room", "private")]
+    # The history test runs "ours" then "ours-nohistory" for each shape: "on" is the last
+    # "ours" row of the same shape before the "off" one (a later test may run "ours" again).
+    hist = []
+    for t in ("room", "private"):
+        off = find(rows, t, "ours-nohistory")
+        at = rows.index(off) if off else 0
+        ons = [r for r in rows[:at] if r["test"] == t and r["label"] == "ours"]
+        hist.append((off, ons))
     if hist[0][0]:
         add("| history | off | on | on ÷ off |")
         add("|---|---|---|---|")
         for (off, ons), name in zip(hist, ("room fan-out, 2 000 × 200", "private, 1 000 users, 32 senders")):
-            on = [r for r in ons if r["senders"] == off["senders"]][-1]
+            on = [r for r in ons if r["senders"] == off["senders"] and r["users"] == off["users"]][-1]
             add(f"| {name} | {k(off['deliveries_per_s'])}/s | {k(on['deliveries_per_s'])}/s | {ratio(on['deliveries_per_s'], off['deliveries_per_s'])} |")
         add("")
     bad = [r for r in rows if r.get("test") not in (None, "store") and "lost" in r and (r["lost"] or r["duplicates"])]
