@@ -153,6 +153,12 @@ macro_rules! layer_service {
                 $(#[$mdoc])*
                 async fn $method(&self, $($arg: $ty),*) -> Result<$ret, Fault>;
             )*
+
+            /// Whether a call could reach the service now. A remote one dials if it has no
+            /// connection; one in this process always can.
+            async fn reachable(&self) -> bool {
+                true
+            }
         }
 
         #[doc = concat!("[`", stringify!($service), "`] as a tarpc service, between processes.")]
@@ -192,6 +198,10 @@ macro_rules! layer_service {
                     self.settle(self.get().await?.$method(ctx(), $($arg),*).await)
                 }
             )*
+
+            async fn reachable(&self) -> bool {
+                self.get().await.is_ok()
+            }
         }
     };
 }

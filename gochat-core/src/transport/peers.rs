@@ -13,6 +13,9 @@ use tokio::sync::watch;
 /// instances restart; a cluster starts in any order).
 pub const LOGIC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a logic instance that did not answer a dial is passed over.
+pub const UNREACHABLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Clients for the logic instances and connect servers of a cluster: watches the registry,
 /// dials through the transport once per address and reuses the client.
 pub struct Peers {
@@ -25,6 +28,8 @@ pub struct Peers {
     connect_clients: DashMap<String, Arc<dyn ConnectService>>,
     /// Round-robin cursor over logic instances.
     next_logic: AtomicUsize,
+    /// Logic addresses whose last dial failed, and when.
+    unreachable: DashMap<String, std::time::Instant>,
 }
 
 impl Peers {
@@ -37,17 +42,21 @@ impl Peers {
             logic_clients: DashMap::new(),
             connect_clients: DashMap::new(),
             next_logic: AtomicUsize::new(0),
+            unreachable: DashMap::new(),
         })
     }
 
     /// A logic instance, round-robin over those registered. When none is registered it waits
-    /// up to [`LOGIC_WAIT`] for one (they restart, or the cluster is starting).
+    /// up to [`LOGIC_WAIT`] for one (they restart, or the cluster is starting). An instance
+    /// that does not answer a dial is passed over for [`UNREACHABLE_PAUSE`]: one killed
+    /// stays registered until its lease expires, and every call sent its way would fail.
     pub async fn logic(&self) -> Result<Arc<dyn LogicService>> {
         if self.logic_list.borrow().is_empty() {
             let mut list = self.logic_list.clone();
             let _ = tokio::time::timeout(LOGIC_WAIT, list.wait_for(|l| !l.is_empty())).await;
         }
-        let addr = {
+        // The registered addresses, starting at the round-robin cursor.
+        let turn: Vec<String> = {
             let list = self.logic_list.borrow();
             if list.is_empty() {
                 return Err(Error::NoInstance {
@@ -55,15 +64,38 @@ impl Peers {
                     id: None,
                 });
             }
-            list[self.next_logic.fetch_add(1, Ordering::Relaxed) % list.len()]
-                .addr
-                .clone()
+            let start = self.next_logic.fetch_add(1, Ordering::Relaxed);
+            (0..list.len())
+                .map(|i| list[(start + i) % list.len()].addr.clone())
+                .collect()
         };
-        if let Some(c) = self.logic_clients.get(&addr) {
+        for addr in &turn {
+            let passed_over = self
+                .unreachable
+                .get(addr)
+                .is_some_and(|at| at.elapsed() < UNREACHABLE_PAUSE);
+            if passed_over {
+                continue;
+            }
+            let client = self.logic_client(addr).await?;
+            if client.reachable().await {
+                self.unreachable.remove(addr);
+                return Ok(client);
+            }
+            tracing::warn!("peers: logic instance {addr} is registered but does not answer");
+            self.unreachable
+                .insert(addr.clone(), std::time::Instant::now());
+        }
+        // None answers: the first in turn, whose call says why.
+        self.logic_client(&turn[0]).await
+    }
+
+    async fn logic_client(&self, addr: &str) -> Result<Arc<dyn LogicService>> {
+        if let Some(c) = self.logic_clients.get(addr) {
             return Ok(c.clone());
         }
-        let client = self.transport.logic(&addr).await?;
-        self.logic_clients.insert(addr, client.clone());
+        let client = self.transport.logic(addr).await?;
+        self.logic_clients.insert(addr.to_owned(), client.clone());
         Ok(client)
     }
 
@@ -82,5 +114,59 @@ impl Peers {
         let client = self.transport.connect(&addr).await?;
         self.connect_clients.insert(addr, client.clone());
         Ok(Some(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::MemoryRegistry;
+    use crate::transport::TcpTransport;
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    fn logic_at(id: &str, addr: std::net::SocketAddr) -> Instance {
+        Instance {
+            kind: Kind::Logic,
+            id: id.into(),
+            addr: addr.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registered_logic_instance_that_does_not_answer_is_passed_over() {
+        // A listener is all a dial needs; the other address had one, gone now (killed).
+        let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let registry = MemoryRegistry::new();
+        registry
+            .register(logic_at("live", live.local_addr().unwrap()))
+            .await
+            .unwrap();
+        registry
+            .register(logic_at("dead", dead_addr))
+            .await
+            .unwrap();
+        let transport = Arc::new(TcpTransport::new("127.0.0.1"));
+        let peers = Peers::new(&registry, transport).await.unwrap();
+        for turn in 0..6 {
+            let logic = peers.logic().await.unwrap();
+            assert!(
+                logic.reachable().await,
+                "turn {turn}: handed the instance that does not answer"
+            );
+        }
+        // It comes back on its address: once the pause is over it takes its turns again.
+        let back = TcpListener::bind(dead_addr).await.unwrap();
+        tokio::time::sleep(UNREACHABLE_PAUSE).await;
+        for _ in 0..2 {
+            peers.logic().await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(5), back.accept())
+            .await
+            .expect("the instance that came back was dialed again")
+            .unwrap();
     }
 }
