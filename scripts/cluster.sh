@@ -84,6 +84,9 @@ up() {
   redis-cli -p "$redis_port" ping >/dev/null || { echo "redis did not start"; tail "$state/logs/redis.log"; return 1; }
   if ! ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1; then
     etcd_port=$(free_port); local peer; peer=$(free_port)
+    # A fresh registry: an etcd restarted on an earlier cluster's data brings back that
+    # cluster's instances, with their leases renewed — addresses nothing answers on.
+    rm -rf "$state/etcd"
     start etcd etcd --name gochat-cluster --data-dir "$state/etcd" \
       --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
       --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
