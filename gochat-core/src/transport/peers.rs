@@ -70,16 +70,15 @@ impl Peers {
                 .collect()
         };
         for addr in &turn {
-            let passed_over = self
-                .unreachable
-                .get(addr)
-                .is_some_and(|at| at.elapsed() < UNREACHABLE_PAUSE);
-            if passed_over {
+            let failed_at = self.unreachable.get(addr).map(|at| *at);
+            if failed_at.is_some_and(|at| at.elapsed() < UNREACHABLE_PAUSE) {
                 continue;
             }
             let client = self.logic_client(addr).await?;
             if client.reachable().await {
-                self.unreachable.remove(addr);
+                if failed_at.is_some() {
+                    self.unreachable.remove(addr);
+                }
                 return Ok(client);
             }
             tracing::warn!("peers: logic instance {addr} is registered but does not answer");
