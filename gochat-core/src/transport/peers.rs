@@ -55,38 +55,51 @@ impl Peers {
             let mut list = self.logic_list.clone();
             let _ = tokio::time::timeout(LOGIC_WAIT, list.wait_for(|l| !l.is_empty())).await;
         }
-        // The registered addresses, starting at the round-robin cursor.
-        let turn: Vec<String> = {
-            let list = self.logic_list.borrow();
-            if list.is_empty() {
-                return Err(Error::NoInstance {
-                    kind: Kind::Logic,
-                    id: None,
-                });
-            }
-            let start = self.next_logic.fetch_add(1, Ordering::Relaxed);
-            (0..list.len())
-                .map(|i| list[(start + i) % list.len()].addr.clone())
-                .collect()
+        let start = self.next_logic.fetch_add(1, Ordering::Relaxed);
+        let Some(first) = self.logic_in_turn(start, 0) else {
+            return Err(Error::NoInstance {
+                kind: Kind::Logic,
+                id: None,
+            });
         };
-        for addr in &turn {
-            let failed_at = self.unreachable.get(addr).map(|at| *at);
-            if failed_at.is_some_and(|at| at.elapsed() < UNREACHABLE_PAUSE) {
-                continue;
-            }
-            let client = self.logic_client(addr).await?;
-            if client.reachable().await {
-                if failed_at.is_some() {
-                    self.unreachable.remove(addr);
-                }
+        if let Some(client) = self.answering_logic(&first).await? {
+            return Ok(client);
+        }
+        let mut i = 1;
+        while let Some(addr) = self.logic_in_turn(start, i) {
+            if let Some(client) = self.answering_logic(&addr).await? {
                 return Ok(client);
             }
-            tracing::warn!("peers: logic instance {addr} is registered but does not answer");
-            self.unreachable
-                .insert(addr.clone(), std::time::Instant::now());
+            i += 1;
         }
         // None answers: the first in turn, whose call says why.
-        self.logic_client(&turn[0]).await
+        self.logic_client(&first).await
+    }
+
+    /// The address `i` places after the cursor `start`, while `i` is within the list.
+    fn logic_in_turn(&self, start: usize, i: usize) -> Option<String> {
+        let list = self.logic_list.borrow();
+        (i < list.len()).then(|| list[(start + i) % list.len()].addr.clone())
+    }
+
+    /// The client for `addr` if it answers a dial; `None` if it did not (now, or within
+    /// [`UNREACHABLE_PAUSE`]).
+    async fn answering_logic(&self, addr: &str) -> Result<Option<Arc<dyn LogicService>>> {
+        let failed_at = self.unreachable.get(addr).map(|at| *at);
+        if failed_at.is_some_and(|at| at.elapsed() < UNREACHABLE_PAUSE) {
+            return Ok(None);
+        }
+        let client = self.logic_client(addr).await?;
+        if client.reachable().await {
+            if failed_at.is_some() {
+                self.unreachable.remove(addr);
+            }
+            return Ok(Some(client));
+        }
+        tracing::warn!("peers: logic instance {addr} is registered but does not answer");
+        self.unreachable
+            .insert(addr.to_owned(), std::time::Instant::now());
+        Ok(None)
     }
 
     async fn logic_client(&self, addr: &str) -> Result<Arc<dyn LogicService>> {
