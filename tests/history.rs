@@ -91,8 +91,7 @@ async fn replay_and_live_meet_with_no_gap_and_no_duplicate() {
         last
     });
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let mut a = ws_v2(&s, &alice, 1, Some(SINCE), None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 1, Some(SINCE), None).await;
     let last = sender.await.unwrap();
     let seqs = room_seqs(&mut a, (last - SINCE) as usize).await;
     assert_eq!(
@@ -283,8 +282,7 @@ async fn private_messages_reach_the_recipient_and_the_senders_other_connections(
 async fn bad_commands_get_clear_op10_errors_and_garbage_closes() {
     let s = start().await;
     let alice = register(s.api(), "alice").await;
-    let mut a = ws_v2(&s, &alice, 1, None, None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 1, None, None).await;
     let mut pushed = Vec::new();
     for (cmd, message) in [
         (json!({"op":42,"id":"x"}), "unknown op 42"),
@@ -333,8 +331,7 @@ async fn with_history_off_nothing_is_stored_and_since_is_refused() {
         register(s.api(), "alice").await,
         register(s.api(), "bob").await,
     );
-    let mut a = ws_v2(&s, &alice, 1, Some(0), None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 1, Some(0), None).await;
     let refused = next_json(&mut a).await;
     assert_eq!(
         refused,

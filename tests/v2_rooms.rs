@@ -20,10 +20,8 @@ async fn one_connection_in_64_rooms_gets_each_rooms_messages_only() {
         register(s.api(), "bob").await,
         register(s.api(), "carol").await,
     );
-    let mut a = ws_v2(&s, &alice, 1, None, None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
-    let mut c2 = ws_v2(&s, &carol, 2, None, None).await; // in room 2 only
-    assert_eq!(next_json(&mut c2).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 1, None, None).await;
+    let mut c2 = ws_v2_authed(&s, &carol, 2, None, None).await; // in room 2 only
     let mut pushed = Vec::new();
     for room in 2..=64 {
         let r = command(
@@ -94,13 +92,11 @@ async fn joins_and_leaves_are_events_for_v2_and_rosters_for_v1() {
         register(s.api(), "carol").await,
     );
     let bob_id = user_id(s.api(), &bob).await;
-    let mut a = ws_v2(&s, &alice, 5, None, None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 5, None, None).await;
     let mut c = ws_join(s.ws(), &carol, 5).await; // v1
     let joined = next_where(&mut a, |v| v["op"] == 11 && v["userName"] == "carol").await;
     assert_eq!(joined["roomId"], 5);
-    let mut b = ws_v2(&s, &bob, 5, None, None).await;
-    assert_eq!(next_json(&mut b).await["id"], "auth");
+    let mut b = ws_v2_authed(&s, &bob, 5, None, None).await;
     let joined = next_where(&mut a, |v| v["op"] == 11 && v["userName"] == "bob").await;
     assert_eq!(
         joined,
@@ -149,10 +145,8 @@ async fn a_large_room_announces_no_joins_and_answers_roster_requests_with_its_co
         register(s.api(), "bob").await,
         register(s.api(), "carol").await,
     );
-    let mut a = ws_v2(&s, &alice, 5, None, None).await;
-    assert_eq!(next_json(&mut a).await["id"], "auth");
-    let mut b = ws_v2(&s, &bob, 5, None, None).await;
-    assert_eq!(next_json(&mut b).await["id"], "auth");
+    let mut a = ws_v2_authed(&s, &alice, 5, None, None).await;
+    let mut b = ws_v2_authed(&s, &bob, 5, None, None).await;
     let joined = next_where(&mut a, |v| v["op"] == 11).await;
     assert_eq!(joined["userName"], "bob", "two users: still small");
     let mut c = ws_join(s.ws(), &carol, 5).await; // v1

@@ -69,3 +69,16 @@ pub async fn room_seqs(c: &mut Client, n: usize) -> Vec<u64> {
     }
     seqs
 }
+
+/// [`ws_v2`], and its auth reply (op 10, id `auth`) read and checked.
+pub async fn ws_v2_authed(
+    s: &TestServer,
+    token: &str,
+    room: i64,
+    since: Option<u64>,
+    inbox: Option<u64>,
+) -> Client {
+    let mut c = ws_v2(s, token, room, since, inbox).await;
+    assert_eq!(next_json(&mut c).await["id"], "auth");
+    c
+}
