@@ -136,3 +136,42 @@ async fn refusals_carry_the_servers_code_and_message() {
     assert!(other.logout().await.is_err());
     s.server.shutdown().await;
 }
+
+/// A live connection in no room may post to one (PROTOCOL.md §6.4: any room): it gets the
+/// answer and nothing else — not its own post as a message, nor the room's other messages,
+/// which it used to page in to fill the gap between its seqs.
+#[tokio::test]
+async fn a_live_client_posting_to_a_room_it_is_not_in_gets_only_the_answers() {
+    use gochat::client::live::{Endpoint, LiveConfig, LiveEvent, Transport};
+    let s = start().await;
+    let mut alice = Client::new(s.api());
+    alice.register("alice", "alice-password").await.unwrap();
+    alice.login("alice", "alice-password").await.unwrap();
+    let mut bob = Client::new(s.api());
+    bob.login("demo", "111111").await.unwrap();
+    let endpoint = Endpoint {
+        addr: s.ws(),
+        transport: Transport::WebSocket,
+    };
+    let mut config = LiveConfig::new(endpoint, 1);
+    config.rooms.clear();
+    let mut live = alice.live(config).await.unwrap();
+
+    let first = live.post(1, "alice one").await.unwrap();
+    bob.send_room(1, "bob in between").await.unwrap();
+    let second = live.post(1, "alice two").await.unwrap();
+    assert_eq!(
+        (first.seq, second.seq),
+        (Some(1), Some(3)),
+        "a gap between her posts"
+    );
+    let quiet = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
+    while let Ok(event) = tokio::time::timeout_at(quiet, live.next_event()).await {
+        match event {
+            Some(LiveEvent::Message(m)) => panic!("handed over a message of room 1: {m:?}"),
+            Some(LiveEvent::Closed { reason, .. }) => panic!("closed: {reason}"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+}

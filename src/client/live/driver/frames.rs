@@ -128,6 +128,11 @@ impl Driver {
                     seq: v["seq"].as_u64(),
                 };
                 let _ = reply.send(Ok(posted));
+                if to.is_none() && !self.rooms.contains(&room_id) {
+                    // A post to a room this connection is not in is only answered: the
+                    // room's messages are not ours to hand over, nor its gaps to page.
+                    return Ok(());
+                }
                 // The post is part of its log: handed over in order like any other message.
                 let own = Message {
                     msg_id: posted.msg_id,
@@ -147,7 +152,7 @@ impl Driver {
                 };
                 if posted.seq.is_some() {
                     self.arrive(log, own, link).await?;
-                } else if to.is_none() && self.rooms.contains(&room_id) || to.is_some() {
+                } else {
                     self.emit(LiveEvent::Message(own));
                 }
             }
