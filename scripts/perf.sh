@@ -239,8 +239,10 @@ for t in $tests; do
         run "$which" private --users 1000 --messages 20000 --senders 32
       done ;;
     socket)
-      # Posting over v2 sockets (op 3, each awaiting its reply) beside REST, same room.
-      for via in rest socket; do
+      # Posting over v2 sockets (op 3, each awaiting its reply) beside REST, same room: from
+      # a socket in the room too, and from one that only posts (as a REST sender's
+      # connection only posts).
+      for via in rest socket post-socket; do
         run ours room --users 2000 --messages 200 --senders 4 --via "$via"
         run ours room --users 1000 --messages 200 --senders 1 --rate 20 --via "$via"
       done ;;

@@ -33,6 +33,9 @@ pub struct Report {
     pub sends_per_s: f64,
     /// Send → receipt.
     pub latency_ms: Latency,
+    /// Send → the server's answer, at the sender (a closed-loop sender posts again then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_ms: Option<Latency>,
     /// Server RSS before the first registration.
     pub rss_start_kb: Option<u64>,
     /// Server RSS with the users registered and logged in, before any connection.
@@ -99,7 +102,7 @@ impl Report {
     }
 }
 
-/// End-to-end latency percentiles, send → receipt, in milliseconds.
+/// Latency percentiles in milliseconds.
 #[derive(Debug, Default, Serialize)]
 pub struct Latency {
     /// Median.

@@ -67,7 +67,7 @@ pub(crate) fn spawn_receiver(
         loop {
             let event = conn.next_event().await;
             let now = now_us();
-            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            let mut t = lock(&t);
             match event {
                 Ok(Event::Room(m)) | Ok(Event::Private(m)) => {
                     let Some((id, sent)) = parse(&m.msg) else {
@@ -177,7 +177,7 @@ pub(crate) fn finish(
     report.memory_per_user();
     let mut lat = Vec::new();
     for t in tallies {
-        let t = t.lock().unwrap_or_else(|p| p.into_inner());
+        let t = lock(t);
         lat.extend_from_slice(&t.latencies_us);
         report.duplicates += t.duplicates;
     }
@@ -267,28 +267,40 @@ where
     let first = now_us();
     let start = Instant::now();
     let per = m.div_ceil(senders);
+    let answers = Arc::new(Mutex::new(Vec::with_capacity(m)));
     let jobs: Vec<_> = (0..senders)
         .map(|s| {
             let (clients, sent, send) = (clients.clone(), sent.clone(), send.clone());
+            let answers = answers.clone();
             tokio::spawn(async move {
+                let mut mine = Vec::with_capacity(per);
                 for k in 0..per {
                     let id = s * per + k;
                     if id >= m {
                         break;
                     }
                     pace(start, k as u64, senders, rate).await;
+                    let posted = Instant::now();
                     if send(clients.clone(), s, id, format!("{id}:{}", now_us())).await {
                         sent.fetch_add(1, Relaxed);
+                        mine.push(posted.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     }
                 }
+                lock(&answers).extend(mine);
             })
         })
         .collect();
     wait_delivered(report.expected, &sent, m as u64, &totals).await;
     jobs.iter().for_each(|j| j.abort());
     finish(report, &tallies, &totals, first, sent.load(Relaxed));
+    report.answer_ms = Some(Latency::of(std::mem::take(&mut *lock(&answers))));
     tasks.iter().for_each(|t| t.abort());
     Ok(())
+}
+
+/// A mutex's contents, even if a task panicked holding it (a tally stays worth reading).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A cheap, deterministic scramble of a message id (SplitMix64's finaliser).
@@ -305,7 +317,12 @@ pub enum Via {
     /// `/push/pushRoom`, gochat's way.
     Rest,
     /// op 3 on a protocol-v2 WebSocket of each sender's own, each post awaiting its reply.
+    /// That socket is in the room too (a chat client's one socket): each reply is read
+    /// after the deliveries written before it.
     Socket,
+    /// As `socket`, but the posting socket is in no room: it only posts, as a REST sender's
+    /// connection only posts (the sender's member socket in the crowd receives the room).
+    PostSocket,
 }
 
 pub async fn room(
@@ -319,18 +336,23 @@ pub async fn room(
     let test = match via {
         Via::Rest => "room",
         Via::Socket => "room-socket",
+        Via::PostSocket => "room-post-socket",
     };
     let mut report = Report::new(test, &args.label, n, m, senders, rate);
     let crowd = crowd(args, n, m as u64, &mut report).await?;
     report.expected = (n * m) as u64;
     let room = args.room;
-    if via == Via::Socket {
-        // The senders' sockets are members too; only the crowd's deliveries are counted.
+    if via != Via::Rest {
+        // Only the crowd's deliveries are counted, whether or not the posting sockets are in
+        // the room too.
         let mut lives = Vec::new();
         for s in 0..senders.max(1) {
             let (client, _) = &crowd.clients[s % crowd.clients.len()];
-            let endpoint = users::live_endpoint(args, s);
-            lives.push(client.live(LiveConfig::new(endpoint, room)).await?);
+            let mut config = LiveConfig::new(users::live_endpoint(args, s), room);
+            if via == Via::PostSocket {
+                config.rooms.clear();
+            }
+            lives.push(client.live(config).await?);
         }
         let lives = Arc::new(lives);
         drive(&mut report, crowd, senders, rate, move |_, s, _, text| {
