@@ -19,6 +19,7 @@
 //! client; `sqlite` (on by default) the embedded store; `cli` (on by default) the `gochat`
 //! binary; `distributed` the Redis and etcd backends and the four layer binaries.
 
+mod answers;
 mod budget;
 #[cfg(feature = "client")]
 pub mod client;

@@ -46,6 +46,9 @@ pub enum Error {
         "store.backend = {0:?} is compiled out of this build: enable the `{0}` feature or call .store(…)"
     )]
     NoStore(&'static str),
+    /// The answer threads (`[runtime] answer_threads`) could not be started.
+    #[error("cannot start the answer threads")]
+    AnswerThreads(#[source] std::io::Error),
 }
 
 /// The store `config` names (`store.backend`), opened and migrated: what a logic layer
@@ -81,6 +84,7 @@ pub struct ServerBuilder {
     pub(crate) queue: Option<Arc<dyn Queue>>,
     pub(crate) registry: Option<Arc<dyn Registry>>,
     pub(crate) transport: Option<Arc<dyn Transport>>,
+    pub(crate) answer_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Running layers. [`Server::shutdown`] stops all of them, and what they started.
@@ -91,6 +95,8 @@ pub struct Server {
     logic: Option<LogicHandle>,
     registry: Arc<dyn Registry>,
     transport: Arc<dyn Transport>,
+    /// Stopped last: the layers' requests and readers ran there.
+    answers: Option<crate::answers::AnswerThreads>,
 }
 
 pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
@@ -146,6 +152,14 @@ impl ServerBuilder {
     /// the RPC services listen on `logic.rpc_addr` and `connect.rpc_addr`.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Run REST requests and long connections' readers on `runtime`, one the embedding
+    /// program owns, instead of threads the server starts (`[runtime] answer_threads`).
+    /// It must outlive the server.
+    pub fn answer_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.answer_runtime = Some(runtime);
         self
     }
 
@@ -231,6 +245,15 @@ impl ServerBuilder {
             .transport
             .clone()
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
+        let answers = match self.answer_runtime.is_some() {
+            true => None,
+            false => crate::answers::AnswerThreads::start(self.config.runtime.answer_threads)
+                .map_err(Error::AnswerThreads)?,
+        };
+        let answer_runtime = self
+            .answer_runtime
+            .clone()
+            .or_else(|| answers.as_ref().and_then(|a| a.handle()));
         let cfg = &self.config;
         let logic = match store {
             Some((store, _)) => {
@@ -254,6 +277,7 @@ impl ServerBuilder {
                     registry.clone(),
                     transport.clone(),
                     in_process,
+                    answer_runtime.clone(),
                 )
                 .await?,
             )
@@ -267,7 +291,7 @@ impl ServerBuilder {
             let ws_port = connect
                 .as_ref()
                 .map_or(cfg.connect.ws_addr.port(), |c| c.ws_addr.port());
-            Some(crate::layer::api::start(cfg, peers, ws_port).await?)
+            Some(crate::layer::api::start(cfg, peers, ws_port, answer_runtime).await?)
         } else {
             None
         };
@@ -278,6 +302,7 @@ impl ServerBuilder {
             logic,
             registry,
             transport,
+            answers,
         })
     }
 }
@@ -293,6 +318,7 @@ impl Server {
             queue: None,
             registry: None,
             transport: None,
+            answer_runtime: None,
         }
     }
 
@@ -383,5 +409,6 @@ impl Server {
         }
         self.transport.close().await;
         self.registry.close().await;
+        drop(self.answers);
     }
 }

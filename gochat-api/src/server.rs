@@ -18,6 +18,8 @@ pub struct Api {
     shutdown: CancellationToken,
     /// HTTPS on every listener, when set.
     tls: Option<gochat_core::tls::Acceptor>,
+    /// Where the listeners and their requests run, when not on the caller's runtime.
+    answers: Option<tokio::runtime::Handle>,
 }
 
 impl Api {
@@ -28,12 +30,21 @@ impl Api {
             tasks: TaskTracker::new(),
             shutdown,
             tls: None,
+            answers: None,
         }
     }
 
     /// The same api layer serving HTTPS (`[tls]`) on the listeners it is given from now on.
     pub fn with_tls(mut self, tls: Option<gochat_core::tls::Acceptor>) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// The same api layer running the listeners it is given from now on, and their
+    /// requests, on `runtime` (a runtime of their own: see `[runtime] answer_threads`), or
+    /// on the caller's for `None`.
+    pub fn answering_on(mut self, runtime: Option<tokio::runtime::Handle>) -> Self {
+        self.answers = runtime;
         self
     }
 
@@ -70,13 +81,18 @@ impl Api {
             header_timeout: self.state.config.header_timeout(),
             tls: self.tls.clone(),
         };
-        self.tasks.spawn(gochat_core::http::serve(
+        let serve = gochat_core::http::serve(
             listener,
             handler,
             limits,
             self.shutdown.clone(),
             self.tasks.clone(),
-        ));
+        );
+        // Each connection's task is spawned by `serve`, on the runtime it runs on.
+        match &self.answers {
+            Some(runtime) => self.tasks.spawn_on(serve, runtime),
+            None => self.tasks.spawn(serve),
+        };
     }
 
     /// After shutdown has fired: wait for the listeners and in-flight requests to finish.

@@ -8,9 +8,10 @@ use gochat_core::config::{ConnectConfig, LimitsConfig};
 use gochat_core::http::HttpLimits;
 use gochat_core::net::Admission;
 use gochat_core::rpc::{ConnectService, Fault};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -49,12 +50,24 @@ impl Connect {
             presence_dirty: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             shutdown,
+            main: Handle::current(),
+            answers: OnceLock::new(),
         });
         shared
             .tasks
             .spawn(shared.hub.clone().run_coalescer(shared.shutdown.clone()));
         shared.tasks.spawn(crate::presence::keep(shared.clone()));
         Self { shared }
+    }
+
+    /// The same server running each connection's reader — and the commands it runs — on
+    /// `runtime` (a runtime of their own: see `[runtime] answer_threads`), or beside its
+    /// writer for `None`. Set before serving; a second runtime is ignored.
+    pub fn answering_on(self, runtime: Option<Handle>) -> Self {
+        if let Some(r) = runtime {
+            let _ = self.shared.answers.set(r);
+        }
+        self
     }
 
     /// This server's id (what presence records and the registry lists).
@@ -102,7 +115,7 @@ impl Connect {
             header_timeout: self.shared.config.handshake_timeout(),
             tls,
         };
-        self.shared.tasks.spawn(gochat_core::http::serve(
+        self.shared.spawn_answering(gochat_core::http::serve(
             listener,
             handler,
             limits,
@@ -119,8 +132,7 @@ impl Connect {
     /// Serve raw TCP connections on `listener`, inside TLS when `tls` is given.
     pub fn serve_tcps(&self, listener: TcpListener, tls: Option<gochat_core::tls::Acceptor>) {
         self.shared
-            .tasks
-            .spawn(crate::tcp::serve(listener, self.shared.clone(), tls));
+            .spawn_answering(crate::tcp::serve(listener, self.shared.clone(), tls));
     }
 
     /// After shutdown has fired: wait until every listener has stopped and every connection

@@ -77,7 +77,7 @@ where
     }
     let last_seen = Arc::new(LastSeen::default());
     let sink = Arc::new(Sink::new(w, rx));
-    let reader = shared.tasks.spawn(read_loop(
+    let reader = shared.spawn_answering(read_loop(
         codec,
         ch.clone(),
         sink.clone(),

@@ -4,8 +4,9 @@ use crate::hub::Hub;
 use gochat_core::Peers;
 use gochat_core::config::ConnectConfig;
 use gochat_core::net::Admission;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
+use tokio::runtime::Handle;
 use tokio::sync::{RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,4 +40,33 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Fired to close every connection with 1001 and stop the listeners.
     pub(crate) shutdown: CancellationToken,
+    /// The runtime the server was made on: connections' writers and the fan-out.
+    pub(crate) main: Handle,
+    /// The listeners and connections' readers, when they run on a runtime of their own.
+    pub(crate) answers: OnceLock<Handle>,
+}
+
+impl Shared {
+    /// Spawn what reads from clients — a listener, or a connection's reader with the
+    /// commands it runs — on the answer runtime if there is one. There a command is not
+    /// queued behind a fan-out's writers, and the sockets, accepted there, are registered
+    /// with its I/O driver: a busy main runtime polls its own only every so many tasks,
+    /// which kept a post waiting ~2 ms before it was read.
+    pub(crate) fn spawn_answering<F>(&self, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match self.answers.get() {
+            Some(runtime) => self.tasks.spawn_on(task, runtime),
+            None => self.tasks.spawn(task),
+        }
+    }
+
+    /// Spawn a connection's session (its admission, then its writer) on the main runtime.
+    pub(crate) fn spawn_session<F>(&self, session: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn_on(session, &self.main);
+    }
 }

@@ -52,7 +52,7 @@ pub(crate) async fn serve(
             // Two tasks of their own shape, so that a plain connection's task does not
             // carry a TLS session's future (a task is as big as its largest state).
             let Some(tls) = tls.clone() else {
-                shared.tasks.spawn(async move {
+                shared.spawn_session(async move {
                     let _counted = counted; // uncounted when the connection ends
                     let (r, w) = stream.into_split();
                     let codec = TcpCodec::new(r, max_payload);
@@ -60,7 +60,7 @@ pub(crate) async fn serve(
                 });
                 return;
             };
-            shared.tasks.spawn(async move {
+            shared.spawn_session(async move {
                 let _counted = counted;
                 // The handshake counts against the auth deadline; boxed, as it is over soon.
                 let wait = task_shared.config.auth_timeout();

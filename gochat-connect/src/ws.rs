@@ -70,7 +70,7 @@ pub(crate) async fn handle(
     };
     let ticket = shared.connections.admit();
     let task_shared = shared.clone();
-    shared.tasks.spawn(async move {
+    shared.spawn_session(async move {
         let io = match upgrading.await {
             Ok(ws) => ws.into_inner(),
             Err(e) => {

@@ -25,6 +25,7 @@ pub(crate) async fn start(
     cfg: &Config,
     peers: Arc<Peers>,
     ws_port: u16,
+    answers: Option<tokio::runtime::Handle>,
 ) -> Result<ApiHandle, Error> {
     let listener = bind(cfg.api.addr).await?;
     let addr = local_addr(&listener)?;
@@ -43,7 +44,9 @@ pub(crate) async fn start(
     let shutdown = CancellationToken::new();
     let state = State::new(cfg.api.clone(), LogicRef::Peers(peers), &page).with_limits(&cfg.limits);
     let tls = gochat_core::tls::acceptor(&cfg.tls)?;
-    let api = Api::new(state, shutdown.clone()).with_tls(tls);
+    let api = Api::new(state, shutdown.clone())
+        .with_tls(tls)
+        .answering_on(answers);
     api.serve(listener);
     if let Some(l) = site_listener {
         api.serve_site(l);

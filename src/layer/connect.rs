@@ -39,6 +39,7 @@ pub(crate) async fn start(
     registry: Arc<dyn Registry>,
     transport: Arc<dyn Transport>,
     in_process: bool,
+    answers: Option<tokio::runtime::Handle>,
 ) -> Result<ConnectHandle, Error> {
     let ws_listener = bind(cfg.connect.ws_addr).await?;
     let ws_addr = crate::server::local_addr(&ws_listener)?;
@@ -51,7 +52,8 @@ pub(crate) async fn start(
     }
     let edge = CancellationToken::new();
     let rpc = CancellationToken::new();
-    let connect = Connect::with_limits(cfg.connect.clone(), &cfg.limits, peers, edge.clone());
+    let connect = Connect::with_limits(cfg.connect.clone(), &cfg.limits, peers, edge.clone())
+        .answering_on(answers);
     // Replaces whatever a previous run of this server id left in presence, and takes the
     // presence lease, before the first connection is accepted.
     assert_presence(&connect).await?;

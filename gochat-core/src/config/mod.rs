@@ -8,10 +8,12 @@ use std::time::Duration;
 
 mod guards;
 mod layers;
+mod runtime;
 mod storage;
 
 pub use guards::{LimitsConfig, TlsConfig};
 pub use layers::{ApiConfig, ConnectConfig, LogicConfig, TaskConfig};
+pub use runtime::{MAX_ANSWER_THREADS, RuntimeConfig};
 pub use storage::{
     ClusterConfig, HistoryConfig, QueueConfig, StoreBackend, StoreConfig, valid_schema_name,
 };
@@ -40,6 +42,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[tls]`: HTTPS and WSS on the api and WebSocket listeners.
     pub tls: TlsConfig,
+    /// `[runtime]`: the threads of one process.
+    pub runtime: RuntimeConfig,
 }
 
 impl Config {
@@ -127,6 +131,12 @@ impl Config {
             return Err(invalid(
                 "history.prune_interval_secs must be at least 1".into(),
             ));
+        }
+        if self.runtime.answer_threads > MAX_ANSWER_THREADS {
+            return Err(invalid(format!(
+                "runtime.answer_threads ({}) must be at most {MAX_ANSWER_THREADS}",
+                self.runtime.answer_threads
+            )));
         }
         if c.presence_ttl_ms <= c.presence_renew_ms {
             return Err(invalid(format!(
