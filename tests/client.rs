@@ -175,3 +175,20 @@ async fn a_live_client_posting_to_a_room_it_is_not_in_gets_only_the_answers() {
         }
     }
 }
+
+/// A copy on a connection of its own is the same session: same user, its token accepted.
+#[tokio::test]
+async fn a_client_on_its_own_connection_is_the_same_session() {
+    let s = start().await;
+    let mut alice = Client::new(s.api());
+    let a = alice.register("alice", "alice-password").await.unwrap();
+    let mut on_ws = alice.connect_ws(s.ws(), 1).await.unwrap();
+    let copy = alice.on_own_connection();
+    assert_eq!((copy.user(), copy.token()), (Some(&a), alice.token()));
+    assert_eq!(copy.check_auth().await.unwrap(), a);
+    copy.send_room(1, "from the copy").await.unwrap();
+    let Event::Room(m) = next_message(&mut on_ws).await else {
+        panic!("not a room message")
+    };
+    assert_eq!((m.msg.as_str(), m.from_user_id), ("from the copy", a.id));
+}

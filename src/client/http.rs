@@ -37,6 +37,11 @@ impl Rest {
         }
     }
 
+    /// The same endpoint, on a connection of its own (none opened yet).
+    pub fn reopened(&self) -> Self {
+        Self::new(self.api, self.tls.clone())
+    }
+
     /// POST `body` to `path` and return the envelope's `data` (code 0), or the refusal.
     pub async fn call(
         &self,

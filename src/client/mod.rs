@@ -101,6 +101,16 @@ impl Client {
         }
     }
 
+    /// The same session (user and token) on a REST connection of its own, opened at its
+    /// first call, by the task and runtime that makes it: calls no longer take turns with
+    /// this client's.
+    pub fn on_own_connection(&self) -> Self {
+        Self {
+            rest: self.rest.reopened(),
+            ..self.clone()
+        }
+    }
+
     /// The session token, once logged in.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()

@@ -241,14 +241,29 @@ async fn pace(start: Instant, k: u64, senders: usize, rate: u64) {
     }
 }
 
-/// Send `m` messages (ids `0..m`) from `senders` tasks at `rate`, each through
-/// `send(sender, id, text)` which says whether the server took it; wait until the crowd has
-/// received them (or gone quiet) and fill in the report.
+/// The room test's senders run here, apart from the crowd's receivers, as they would on
+/// machines of their own: on one runtime, a sender woken by its answer waited behind the
+/// thousands of receivers each message wakes, and posted again that much later.
+fn senders_runtime() -> &'static tokio::runtime::Runtime {
+    static SENDERS: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-senders")
+            .enable_all()
+            .build()
+            .expect("a runtime for the senders")
+    });
+    &SENDERS
+}
+
+/// Send `m` messages (ids `0..m`) from `senders` tasks at `rate` (on `runtime`, or beside
+/// the receivers), each through `send(sender, id, text)` which says whether the server
+/// took it; wait until the crowd has received them (or gone quiet) and fill in the report.
 async fn drive<F, Fut>(
     report: &mut Report,
     crowd: Crowd,
-    senders: usize,
-    rate: u64,
+    (senders, rate): (usize, u64),
+    runtime: Option<&tokio::runtime::Runtime>,
     send: F,
 ) -> anyhow::Result<()>
 where
@@ -272,7 +287,7 @@ where
         .map(|s| {
             let (clients, sent, send) = (clients.clone(), sent.clone(), send.clone());
             let answers = answers.clone();
-            tokio::spawn(async move {
+            let job = async move {
                 let mut mine = Vec::with_capacity(per);
                 for k in 0..per {
                     let id = s * per + k;
@@ -287,7 +302,11 @@ where
                     }
                 }
                 lock(&answers).extend(mine);
-            })
+            };
+            match runtime {
+                Some(r) => r.spawn(job),
+                None => tokio::spawn(job),
+            }
         })
         .collect();
     wait_delivered(report.expected, &sent, m as u64, &totals).await;
@@ -347,29 +366,46 @@ pub async fn room(
         // the room too.
         let mut lives = Vec::new();
         for s in 0..senders.max(1) {
-            let (client, _) = &crowd.clients[s % crowd.clients.len()];
+            let client = crowd.clients[s % crowd.clients.len()].0.clone();
             let mut config = LiveConfig::new(users::live_endpoint(args, s), room);
             if via == Via::PostSocket {
                 config.rooms.clear();
             }
-            lives.push(client.live(config).await?);
+            // Opened there, so that its tasks run there.
+            let opened = senders_runtime().spawn(async move { client.live(config).await });
+            lives.push(opened.await??);
         }
         let lives = Arc::new(lives);
-        drive(&mut report, crowd, senders, rate, move |_, s, _, text| {
-            let lives = lives.clone();
-            async move { lives[s].post(room, &text).await.is_ok() }
-        })
+        let on = Some(senders_runtime());
+        drive(
+            &mut report,
+            crowd,
+            (senders, rate),
+            on,
+            move |_, s, _, text| {
+                let lives = lives.clone();
+                async move { lives[s].post(room, &text).await.is_ok() }
+            },
+        )
         .await?;
         return Ok(report);
     }
+    // Each sender on a REST connection of its own, opened by its first post: on the
+    // senders' runtime.
+    let posting: Arc<Vec<Client>> = Arc::new(
+        (0..senders.max(1))
+            .map(|s| crowd.clients[s % crowd.clients.len()].0.on_own_connection())
+            .collect(),
+    );
+    let on = Some(senders_runtime());
     drive(
         &mut report,
         crowd,
-        senders,
-        rate,
-        move |clients, s, _, text| async move {
-            let sender = &clients[s % clients.len()].0;
-            sender.send_room(room, &text).await.is_ok()
+        (senders, rate),
+        on,
+        move |_, s, _, text| {
+            let posting = posting.clone();
+            async move { posting[s].send_room(room, &text).await.is_ok() }
         },
     )
     .await?;
@@ -391,8 +427,8 @@ pub async fn private(
     drive(
         &mut report,
         crowd,
-        senders,
-        rate,
+        (senders, rate),
+        None,
         move |clients, _, id, text| async move {
             // Senders take turns by id; the recipient is a scrambled other user, never oneself.
             let len = clients.len();
