@@ -344,6 +344,22 @@ pub enum Via {
     PostSocket,
 }
 
+/// How one room-test sender posts.
+enum Poster {
+    Rest(Client),
+    Socket(gochat::client::live::Live),
+}
+
+impl Poster {
+    /// Whether the server took the post.
+    async fn post(&self, room: i64, text: &str) -> bool {
+        match self {
+            Poster::Rest(c) => c.send_room(room, text).await.is_ok(),
+            Poster::Socket(live) => live.post(room, text).await.is_ok(),
+        }
+    }
+}
+
 pub async fn room(
     args: &Args,
     n: usize,
@@ -361,42 +377,25 @@ pub async fn room(
     let crowd = crowd(args, n, m as u64, &mut report).await?;
     report.expected = (n * m) as u64;
     let room = args.room;
-    if via != Via::Rest {
-        // Only the crowd's deliveries are counted, whether or not the posting sockets are in
-        // the room too.
-        let mut lives = Vec::new();
-        for s in 0..senders.max(1) {
-            let client = crowd.clients[s % crowd.clients.len()].0.clone();
-            let mut config = LiveConfig::new(users::live_endpoint(args, s), room);
-            if via == Via::PostSocket {
-                config.rooms.clear();
-            }
-            // Opened there, so that its tasks run there.
-            let opened = senders_runtime().spawn(async move { client.live(config).await });
-            lives.push(opened.await??);
+    // Each sender posts on a connection of its own, opened on the senders' runtime so that
+    // its tasks run there: a REST connection (opened by its first post), or a v2 socket.
+    // Only the crowd's deliveries are counted, whether or not a posting socket is in the
+    // room too.
+    let mut posting = Vec::new();
+    for s in 0..senders.max(1) {
+        let client = crowd.clients[s % crowd.clients.len()].0.clone();
+        if via == Via::Rest {
+            posting.push(Poster::Rest(client.on_own_connection()));
+            continue;
         }
-        let lives = Arc::new(lives);
-        let on = Some(senders_runtime());
-        drive(
-            &mut report,
-            crowd,
-            (senders, rate),
-            on,
-            move |_, s, _, text| {
-                let lives = lives.clone();
-                async move { lives[s].post(room, &text).await.is_ok() }
-            },
-        )
-        .await?;
-        return Ok(report);
+        let mut config = LiveConfig::new(users::live_endpoint(args, s), room);
+        if via == Via::PostSocket {
+            config.rooms.clear();
+        }
+        let opened = senders_runtime().spawn(async move { client.live(config).await });
+        posting.push(Poster::Socket(opened.await??));
     }
-    // Each sender on a REST connection of its own, opened by its first post: on the
-    // senders' runtime.
-    let posting: Arc<Vec<Client>> = Arc::new(
-        (0..senders.max(1))
-            .map(|s| crowd.clients[s % crowd.clients.len()].0.on_own_connection())
-            .collect(),
-    );
+    let posting = Arc::new(posting);
     let on = Some(senders_runtime());
     drive(
         &mut report,
@@ -405,7 +404,7 @@ pub async fn room(
         on,
         move |_, s, _, text| {
             let posting = posting.clone();
-            async move { posting[s].send_room(room, &text).await.is_ok() }
+            async move { posting[s].post(room, &text).await }
         },
     )
     .await?;
