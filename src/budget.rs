@@ -6,7 +6,9 @@ use crate::Layers;
 use gochat_core::Config;
 
 /// Descriptors kept for everything that is not a client connection: listeners, RPC links
-/// between layers, Redis and etcd connections, the SQLite files, the tracing output.
+/// between layers, Redis and etcd connections, the SQLite files, the tracing output, and
+/// evicted sockets still closing (each listener allows a few, see
+/// `gochat_core::net::Admission::max_leaving`: at most 64 each).
 pub const RESERVED_DESCRIPTORS: u64 = 256;
 
 /// Shares of the budget each listener may claim when the configured limits do not fit:

@@ -7,10 +7,16 @@
 //! connection returns its permit when its [`Ticket`] drops — even when its task panics. When every permit is taken, the oldest connection that is only waiting
 //! (an HTTP connection between requests, a long connection that has not authenticated yet)
 //! is evicted to make room: a few thousand idle sockets cannot lock real users out.
+//!
+//! An evicted connection hands its place over at once but closes in its own time (its task
+//! has to run to notice), so its socket is briefly over the limit. How many may be leaving
+//! at once is bounded ([`Admission::max_leaving`]): a flood that evicts faster than the
+//! evicted close is refused instead, and the descriptors in use stay within the limit plus
+//! that allowance — which the process's descriptor budget reserves.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -30,7 +36,17 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A ticket's permit, kept where an eviction can take it over at once (the evicted
 /// connection then closes in its own time, a moment over the limit).
-type Slot = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+type Slot = Arc<Mutex<Place>>;
+
+/// Where a ticket's place stands.
+enum Place {
+    /// It holds its permit.
+    Held(OwnedSemaphorePermit),
+    /// An eviction took its permit; its connection is closing and counts as leaving.
+    Leaving,
+    /// Given back.
+    Freed,
+}
 
 /// What the evictable map holds of a connection.
 struct Evictable {
@@ -52,6 +68,10 @@ pub struct Admission {
     evicted: AtomicU64,
     /// Connections refused so far (full, and nothing to evict).
     refused: AtomicU64,
+    /// Evicted connections whose tickets have not dropped yet (their sockets still open).
+    leaving: AtomicUsize,
+    /// At most this many may be leaving; beyond it, a full listener refuses.
+    max_leaving: usize,
 }
 
 /// One admitted connection's place under its listener's limit; dropping it frees the place.
@@ -75,6 +95,8 @@ impl Admission {
     pub fn new(limit: usize) -> Arc<Self> {
         let limit = limit.max(1);
         Arc::new(Self {
+            max_leaving: Self::max_leaving(limit),
+            leaving: AtomicUsize::new(0),
             permits: Arc::new(Semaphore::new(limit)),
             limit,
             evictable: Mutex::default(),
@@ -82,6 +104,18 @@ impl Admission {
             evicted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         })
+    }
+
+    /// How many evicted connections may be closing at once under a limit of `limit`: a
+    /// sixteenth of it, between 8 and 64 — enough that eviction keeps up with a flood
+    /// (each closes within a few scheduler turns), few enough to reserve descriptors for.
+    pub fn max_leaving(limit: usize) -> usize {
+        (limit / 16).clamp(8, 64)
+    }
+
+    /// Evicted connections still closing.
+    pub fn leaving(&self) -> usize {
+        self.leaving.load(Ordering::Relaxed)
     }
 
     /// The limit.
@@ -111,7 +145,7 @@ impl Admission {
     pub fn admit(self: &Arc<Self>) -> Option<Ticket> {
         let ticket = |permit| Ticket {
             admission: self.clone(),
-            slot: Arc::new(Mutex::new(Some(permit))),
+            slot: Arc::new(Mutex::new(Place::Held(permit))),
             kick: CancellationToken::new(),
             key: Mutex::new(None),
         };
@@ -119,24 +153,31 @@ impl Admission {
             if let Ok(p) = self.permits.clone().try_acquire_owned() {
                 return Some(ticket(p));
             }
-            let victim = {
-                let mut map = lock(&self.evictable);
-                match map.first_key_value() {
-                    Some((_, v)) if v.since.elapsed() >= EVICTABLE_AFTER => map.pop_first(),
-                    _ => None,
+            let victim = match self.leaving() < self.max_leaving {
+                true => {
+                    let mut map = lock(&self.evictable);
+                    match map.first_key_value() {
+                        Some((_, v)) if v.since.elapsed() >= EVICTABLE_AFTER => map.pop_first(),
+                        _ => None,
+                    }
                 }
+                false => None, // too many sockets still closing: refuse, do not add one
             };
             let Some((_, victim)) = victim else {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 return None;
             };
             victim.kick.cancel();
-            // Its permit is ours now; if it already gave it back (it was closing anyway),
-            // the semaphore has it and the next round takes it.
-            if let Some(p) = lock(&victim.slot).take() {
+            // Its permit is ours now and it counts as leaving until its ticket drops; if it
+            // already gave the permit back (it was closing anyway), the semaphore has it
+            // and the next round takes it.
+            let mut place = lock(&victim.slot);
+            if let Place::Held(p) = std::mem::replace(&mut *place, Place::Leaving) {
+                self.leaving.fetch_add(1, Ordering::Relaxed);
                 self.evicted.fetch_add(1, Ordering::Relaxed);
                 return Some(ticket(p));
             }
+            *place = Place::Freed;
         }
     }
 }
@@ -177,8 +218,12 @@ impl Drop for Ticket {
         if let Some(k) = lock(&self.key).take() {
             lock(&self.admission.evictable).remove(&k);
         }
-        // The permit (if an eviction did not take it) goes back as the slot drops.
-        lock(&self.slot).take();
+        // The permit (if an eviction did not take it) goes back as the slot drops; an
+        // evicted connection stops counting as leaving.
+        let was = std::mem::replace(&mut *lock(&self.slot), Place::Freed);
+        if let Place::Leaving = was {
+            self.admission.leaving.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -263,6 +308,34 @@ mod tests {
         assert_eq!(a.in_use(), 2);
         drop((newcomer, busy));
         assert_eq!(a.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn evictions_stop_while_too_many_evicted_sockets_are_still_open() {
+        let a = Admission::new(8);
+        assert_eq!(Admission::max_leaving(8), 8);
+        let old: Vec<Ticket> = (0..8).map(|_| a.admit().unwrap()).collect();
+        old.iter().for_each(|t| t.set_evictable(true));
+        tokio::time::sleep(EVICTABLE_AFTER).await;
+        let new: Vec<Ticket> = (0..8).map(|_| a.admit().unwrap()).collect();
+        assert_eq!(
+            (a.evicted(), a.leaving()),
+            (8, 8),
+            "eight evicted, none closed yet"
+        );
+        new.iter().for_each(|t| t.set_evictable(true));
+        tokio::time::sleep(EVICTABLE_AFTER).await;
+        assert!(
+            a.admit().is_none(),
+            "evictable ones wait until the evicted close"
+        );
+        let mut old = old;
+        drop(old.pop());
+        assert_eq!(a.leaving(), 7);
+        let newest = a.admit().expect("one closed: one more may be evicted");
+        assert_eq!((a.evicted(), a.leaving(), a.in_use()), (9, 8, 8));
+        drop((old, new, newest));
+        assert_eq!((a.leaving(), a.in_use()), (0, 0));
     }
 
     #[tokio::test]
