@@ -245,10 +245,12 @@ impl ServerBuilder {
             .transport
             .clone()
             .unwrap_or_else(|| Arc::new(LocalTransport::new()));
-        let answers = match self.answer_runtime.is_some() {
-            true => None,
-            false => crate::answers::AnswerThreads::start(self.config.runtime.answer_threads)
+        // Only the api and connect layers answer clients; a logic or task process alone
+        // has nothing to put on answer threads, and an embedder's runtime replaces them.
+        let answers = match self.answer_runtime.is_none() && (layers.api || layers.connect) {
+            true => crate::answers::AnswerThreads::start(self.config.runtime.answer_threads)
                 .map_err(Error::AnswerThreads)?,
+            false => None,
         };
         let answer_runtime = self
             .answer_runtime

@@ -60,9 +60,11 @@ impl Connect {
         Self { shared }
     }
 
-    /// The same server running each connection's reader — and the commands it runs — on
-    /// `runtime` (a runtime of their own: see `[runtime] answer_threads`), or beside its
-    /// writer for `None`. Set before serving; a second runtime is ignored.
+    /// The same server running its listeners (accept, WebSocket upgrade) and each
+    /// connection's reader — with the commands it runs — on `runtime` (a runtime of their
+    /// own: see `[runtime] answer_threads`), or all on the current runtime for `None`.
+    /// Writers, replays and the fan-out stay on the runtime the server was made on. Set
+    /// before serving; a second runtime is ignored.
     pub fn answering_on(self, runtime: Option<Handle>) -> Self {
         if let Some(r) = runtime {
             let _ = self.shared.answers.set(r);

@@ -138,7 +138,13 @@ async fn read_loop<C: Codec, W: AsyncWrite + Unpin>(
     replays: Vec<(HoldKey, u64)>,
 ) {
     if !replays.is_empty() {
-        Box::pin(crate::replay::at_auth(&shared, &ch, replays)).await;
+        // Replay is bulk work (store reads, then many frames), like a fan-out: it runs on
+        // the main runtime with the writers, not on the answer thread, where 10 000
+        // reconnecting clients' replays would queue every command behind them. This
+        // connection's commands are read once its replay is done.
+        let (s, c) = (shared.clone(), ch.clone());
+        let replay = async move { crate::replay::at_auth(&s, &c, replays).await };
+        let _ = shared.tasks.spawn_on(replay, &shared.main).await;
     }
     loop {
         let inbound = match codec.next().await {
