@@ -171,13 +171,18 @@ impl Admission {
             // Its permit is ours now and it counts as leaving until its ticket drops; if it
             // already gave the permit back (it was closing anyway), the semaphore has it
             // and the next round takes it.
+            // It may have been evicted already: it made itself evictable again between
+            // being taken from the map and being kicked. Then it stays as it was, leaving
+            // (counted once) or freed.
             let mut place = lock(&victim.slot);
-            if let Place::Held(p) = std::mem::replace(&mut *place, Place::Leaving) {
-                self.leaving.fetch_add(1, Ordering::Relaxed);
-                self.evicted.fetch_add(1, Ordering::Relaxed);
-                return Some(ticket(p));
+            match std::mem::replace(&mut *place, Place::Leaving) {
+                Place::Held(p) => {
+                    self.leaving.fetch_add(1, Ordering::Relaxed);
+                    self.evicted.fetch_add(1, Ordering::Relaxed);
+                    return Some(ticket(p));
+                }
+                other => *place = other,
             }
-            *place = Place::Freed;
         }
     }
 }
@@ -307,6 +312,31 @@ mod tests {
         drop(old); // closing in its own time frees nothing more
         assert_eq!(a.in_use(), 2);
         drop((newcomer, busy));
+        assert_eq!(a.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_evicted_twice_counts_as_leaving_once() {
+        let a = Admission::new(1);
+        let old = a.admit().unwrap();
+        old.set_evictable(true);
+        tokio::time::sleep(EVICTABLE_AFTER).await;
+        let new = a.admit().expect("the old one is evicted");
+        assert_eq!(a.leaving(), 1);
+        // The race: it made itself evictable again after an eviction took it from the map
+        // and before the eviction kicked it.
+        let again = Evictable {
+            kick: old.kick.clone(),
+            since: Instant::now(),
+            slot: old.slot.clone(),
+        };
+        lock(&a.evictable).insert(u64::MAX, again);
+        tokio::time::sleep(EVICTABLE_AFTER).await;
+        assert!(a.admit().is_none(), "it has no place left to give");
+        assert_eq!(a.leaving(), 1, "still leaving, once");
+        drop(old);
+        assert_eq!((a.leaving(), a.in_use()), (0, 1));
+        drop(new);
         assert_eq!(a.in_use(), 0);
     }
 
