@@ -141,10 +141,15 @@ async fn read_loop<C: Codec, W: AsyncWrite + Unpin>(
         // Replay is bulk work (store reads, then many frames), like a fan-out: it runs on
         // the main runtime with the writers, not on the answer thread, where 10 000
         // reconnecting clients' replays would queue every command behind them. This
-        // connection's commands are read once its replay is done.
+        // connection's commands are read once its replay is done. A replay that panicked
+        // or was cancelled may have left gaps: the connection closes, and the client's
+        // reconnect asks for them again.
         let (s, c) = (shared.clone(), ch.clone());
         let replay = async move { crate::replay::at_auth(&s, &c, replays).await };
-        let _ = shared.tasks.spawn_on(replay, &shared.main).await;
+        if shared.tasks.spawn_on(replay, &shared.main).await.is_err() {
+            ch.close(close::UNAVAILABLE);
+            return;
+        }
     }
     loop {
         let inbound = match codec.next().await {
