@@ -32,6 +32,7 @@ if [ "${1:-}" = restart-standalone ]; then
     --ws-addr "$ws" --no-tcp >>"$work/ours.log" 2>&1 </dev/null &
   echo $! >"$work/server.pid"
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:17070/" && break; sleep 0.1; done
+  kill -0 "$(cat "$work/server.pid")" 2>/dev/null || { echo "the server did not come back: see $work/ours.log" >&2; exit 1; }
   cat "$work/server.pid"
   exit 0
 fi
@@ -75,6 +76,14 @@ holds=() # the massive test's load processes
 trap 'stop; for p in "${holds[@]}"; do kill "$p" 2>/dev/null || true; done; cluster_down; rm -rf "$work"' EXIT
 
 start() { # which
+  # A server left from another run would answer in ours' place (and ours would fail to bind).
+  local port
+  for port in 17070 17000 27070 27000; do
+    if ss -Hltn "( sport = :$port )" | grep -q .; then
+      echo "port $port is already taken (a server left from another run?): stop it first" >&2
+      exit 1
+    fi
+  done
   case $1 in
     ceiling) target/ceiling/release/fanout gochat --api 127.0.0.1:27070 --ws 127.0.0.1:27000 >"$work/ceiling.log" 2>&1 &
              server_pid=$!; api=127.0.0.1:27070; ws=127.0.0.1:27000 ;;
@@ -87,8 +96,12 @@ start() { # which
           server_pid=$!; echo "$server_pid" >"$work/server.pid"
           api=127.0.0.1:17070; ws=127.0.0.1:17000 ;;
   esac
-  for _ in $(seq 100); do curl -s -o /dev/null "http://$api/" && return 0; sleep 0.1; done
-  echo "server $1 did not start"; exit 1
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://$api/" && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "server $1 did not start" >&2; exit 1
 }
 
 run() { # which, then gochat-bench's test arguments
