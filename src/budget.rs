@@ -4,24 +4,32 @@
 
 use crate::Layers;
 use gochat_core::Config;
+use gochat_core::net::Admission;
 
 /// Descriptors kept for everything that is not a client connection: listeners, RPC links
-/// between layers, Redis and etcd connections, the SQLite files, the tracing output, and
-/// evicted sockets still closing (each listener allows a few, see
-/// `gochat_core::net::Admission::max_leaving`: at most 64 each).
+/// between layers, Redis and etcd connections, the SQLite files, the tracing output. The
+/// evicted sockets still closing are reserved for besides, per listener (see
+/// [`leaving_allowance`]).
 pub const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Descriptors that evicted sockets may still hold, over the listeners' limits `wanted`
+/// (`gochat_core::net::Admission::max_leaving` of each in use, at most 64 each): an
+/// upper bound, since a lowered limit allows no more.
+fn leaving_allowance(wanted: &[usize]) -> u64 {
+    let each = wanted.iter().filter(|w| **w > 0);
+    each.map(|w| Admission::max_leaving(*w) as u64).sum()
+}
 
 /// Shares of the budget each listener may claim when the configured limits do not fit:
 /// long connections, REST, WebSocket handshakes, the page.
 const SHARES: [f64; 4] = [0.50, 0.25, 0.15, 0.10];
 
 /// Lower the connection limits of the layers in `layers` until their sum fits in `limit`
-/// descriptors (less [`RESERVED_DESCRIPTORS`]). Each listener keeps its configured limit up
+/// descriptors (less [`RESERVED_DESCRIPTORS`] and the [`leaving_allowance`]). Each listener keeps its configured limit up
 /// to its share of the budget (long connections ½, REST ¼, WebSocket handshakes 15 %, the
 /// page 10 %); what a listener leaves unused goes to the long connections. Returns whether
 /// anything was lowered.
 pub fn fit(config: &mut Config, layers: Layers, limit: u64) -> bool {
-    let budget = limit.saturating_sub(RESERVED_DESCRIPTORS).max(16) as usize;
     let api = layers.api;
     let site = layers.api && config.api.site;
     let connect = layers.connect;
@@ -43,6 +51,8 @@ pub fn fit(config: &mut Config, layers: Layers, limit: u64) -> bool {
             0
         },
     ];
+    let reserved = RESERVED_DESCRIPTORS + leaving_allowance(&wanted);
+    let budget = limit.saturating_sub(reserved).max(16) as usize;
     if wanted.iter().sum::<usize>() <= budget {
         return false;
     }
@@ -101,18 +111,20 @@ mod tests {
         assert!(fit(&mut c, Layers::ALL, 20_000));
         assert_eq!(c.api.max_connections, 2048, "REST untouched");
         assert_eq!(c.connect.max_handshakes, 1024, "handshakes untouched");
-        assert_eq!(total(&c) as u64, 20_000 - RESERVED_DESCRIPTORS);
+        // Evicted sockets still closing: 64 for each listener, 16 for the page's 256.
+        assert_eq!(leaving_allowance(&[200_000, 2048, 1024, 256]), 208);
+        assert_eq!(total(&c) as u64, 20_000 - RESERVED_DESCRIPTORS - 208);
     }
 
     #[test]
     fn a_tiny_limit_gives_every_listener_its_share() {
         let mut c = Config::default();
         assert!(fit(&mut c, Layers::ALL, 1024));
-        assert!(total(&c) as u64 <= 1024 - RESERVED_DESCRIPTORS);
-        assert_eq!(c.api.max_connections, 192, "a quarter of 768");
-        assert_eq!(c.connect.max_handshakes, 115);
-        assert_eq!(c.api.site_max_connections, 76);
-        assert_eq!(c.connect.max_connections, 385);
+        assert!(total(&c) as u64 <= 1024 - RESERVED_DESCRIPTORS - 208);
+        assert_eq!(c.api.max_connections, 140, "a quarter of 560");
+        assert_eq!(c.connect.max_handshakes, 84);
+        assert_eq!(c.api.site_max_connections, 56);
+        assert_eq!(c.connect.max_connections, 280);
     }
 
     #[test]
