@@ -9,7 +9,7 @@ use gochat_core::net::Admission;
 /// Descriptors kept for everything that is not a client connection: listeners, RPC links
 /// between layers, Redis and etcd connections, the SQLite files, the tracing output. The
 /// evicted sockets still closing are reserved for besides, per listener (see
-/// [`leaving_allowance`]).
+/// `leaving_allowance`).
 pub const RESERVED_DESCRIPTORS: u64 = 256;
 
 /// Descriptors that evicted sockets may still hold, over the listeners' limits `wanted`
@@ -25,10 +25,11 @@ fn leaving_allowance(wanted: &[usize]) -> u64 {
 const SHARES: [f64; 4] = [0.50, 0.25, 0.15, 0.10];
 
 /// Lower the connection limits of the layers in `layers` until their sum fits in `limit`
-/// descriptors (less [`RESERVED_DESCRIPTORS`] and the [`leaving_allowance`]). Each listener keeps its configured limit up
-/// to its share of the budget (long connections ½, REST ¼, WebSocket handshakes 15 %, the
-/// page 10 %); what a listener leaves unused goes to the long connections. Returns whether
-/// anything was lowered.
+/// descriptors, less [`RESERVED_DESCRIPTORS`] and what evicted sockets may still hold
+/// (`leaving_allowance`). Each listener keeps its configured limit up to its share of the
+/// budget (long connections ½, REST ¼, WebSocket handshakes 15 %, the page 10 %); what a
+/// listener leaves unused goes to the long connections. Returns whether anything was
+/// lowered.
 pub fn fit(config: &mut Config, layers: Layers, limit: u64) -> bool {
     let api = layers.api;
     let site = layers.api && config.api.site;
