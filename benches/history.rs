@@ -2,6 +2,9 @@
 //!
 //! - `history_write/<k>`: `k` appends awaited together — group commit takes them into one
 //!   transaction, so `k` is the batch size; throughput is per message.
+//! - `history_write_private/<k>`: the same for private messages between 1 000 users in
+//!   scrambled pairs (the load tool's `private`): each is stored once and numbered in two
+//!   inboxes, whose tails lie in different pages.
 //! - `replay/<n>`: what a reconnecting client costs — the `n` messages after a seq, from a
 //!   room log of 10 000, as the connect layer asks for them (`since`) — and the newest page.
 //!
@@ -17,8 +20,9 @@ use gochat::core::{SqliteStore, Store};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+static ID: AtomicI64 = AtomicI64::new(1);
+
 fn message(room: i64) -> NewMessage {
-    static ID: AtomicI64 = AtomicI64::new(1);
     NewMessage {
         id: ID.fetch_add(1, Ordering::Relaxed),
         room_id: room,
@@ -52,6 +56,47 @@ fn history_write(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 let appends =
                     (0..k).map(|i| store.append(message(1 + i as i64 % 8), Duration::ZERO));
+                for r in futures::future::join_all(appends).await {
+                    r.unwrap();
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Users in the private bench, as in the load tool's `private --users 1000`.
+const USERS: i64 = 1000;
+
+/// The `n`th private message: sender and recipient scrambled over [`USERS`], never the same.
+fn private(n: i64) -> NewMessage {
+    let from = n % USERS;
+    let to = (from + 1 + n.wrapping_mul(0x9E37_79B9).rem_euclid(USERS - 1)) % USERS;
+    let user = |id: i64| User {
+        id: id + 1,
+        name: format!("user{id}"),
+    };
+    NewMessage {
+        to: Some(user(to)),
+        from: user(from),
+        ..message(1)
+    }
+}
+
+fn history_write_private(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("private.db")).unwrap();
+    let next = AtomicI64::new(0);
+    let mut group = c.benchmark_group("history_write_private");
+    for k in [1usize, 32, 256] {
+        group.throughput(Throughput::Elements(k as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(k), &k, |b, &k| {
+            b.to_async(&rt).iter(|| async {
+                let appends = (0..k).map(|_| {
+                    let m = private(next.fetch_add(1, Ordering::Relaxed));
+                    store.append(m, Duration::ZERO)
+                });
                 for r in futures::future::join_all(appends).await {
                     r.unwrap();
                 }
@@ -95,5 +140,5 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, history_write, replay);
+criterion_group!(benches, history_write, history_write_private, replay);
 criterion_main!(benches);

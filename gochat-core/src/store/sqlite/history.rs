@@ -14,12 +14,16 @@ fn log_key(log: Log) -> (i64, i64) {
     }
 }
 
-/// Give `log` its next seq for message `msg_id`.
+/// Give `log` its next seq for message `msg_id`. An inbox's row is staged (staging.rs).
 fn push(conn: &Connection, batch: &mut Batch, log: Log, msg_id: i64) -> Result<u64> {
     let seq = batch.head(conn, log)? + 1;
-    let (kind, key) = log_key(log);
-    conn.prepare_cached("INSERT INTO log (kind, key, seq, msg_id) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![kind, key, seq as i64, msg_id])?;
+    match log {
+        Log::Inbox(user) => batch.stage(conn, user, seq, msg_id)?,
+        Log::Room(room) => {
+            conn.prepare_cached("INSERT INTO log (kind, key, seq, msg_id) VALUES (0, ?1, ?2, ?3)")?
+                .execute(params![room, seq as i64, msg_id])?;
+        }
+    }
     batch.advance(log, seq);
     Ok(seq)
 }
@@ -100,6 +104,11 @@ const SELECT: &str = "SELECT l.seq, m.id, m.room_id, m.from_id, m.from_name, m.t
                              m.msg, m.created_ms
                       FROM log l JOIN messages m ON m.id = l.msg_id
                       WHERE l.kind = ?1 AND l.key = ?2";
+/// The same from an inbox's staged rows (`?1` is the kind, always 1 here).
+const SELECT_STAGED: &str = "SELECT l.seq, m.id, m.room_id, m.from_id, m.from_name, m.to_id,
+                                    m.to_name, m.msg, m.created_ms
+                             FROM inbox_staged l JOIN messages m ON m.id = l.msg_id
+                             WHERE ?1 = 1 AND l.user_id = ?2";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     let to = match (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<String>>(6)?) {
@@ -125,24 +134,32 @@ pub fn read(conn: &Connection, log: Log, range: Range, limit: usize) -> Result<P
     let (kind, key) = log_key(log);
     let limit = limit.max(1);
     let fetch = (limit + 1) as i64;
-    let (sql, bound) = match range {
-        Range::Since(s) => (
-            format!("{SELECT} AND l.seq > ?3 ORDER BY l.seq ASC LIMIT ?4"),
-            s as i64,
-        ),
-        Range::Before(b) => (
-            format!("{SELECT} AND l.seq < ?3 ORDER BY l.seq DESC LIMIT ?4"),
-            b as i64,
-        ),
-        Range::Latest => (
-            format!("{SELECT} AND l.seq < ?3 ORDER BY l.seq DESC LIMIT ?4"),
-            i64::MAX,
-        ),
+    let (order, bound) = match range {
+        Range::Since(s) => ("l.seq > ?3 ORDER BY l.seq ASC", s as i64),
+        Range::Before(b) => ("l.seq < ?3 ORDER BY l.seq DESC", b as i64),
+        Range::Latest => ("l.seq < ?3 ORDER BY l.seq DESC", i64::MAX),
     };
-    let mut messages: Vec<StoredMessage> = conn
-        .prepare_cached(&sql)?
-        .query_map(params![kind, key, bound, fetch], row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let query = |from: &str| -> Result<Vec<StoredMessage>> {
+        Ok(conn
+            .prepare_cached(&format!("{from} AND {order} LIMIT ?4"))?
+            .query_map(params![kind, key, bound, fetch], row)?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let mut messages = if kind == 0 {
+        query(SELECT)?
+    } else {
+        // One snapshot for both tables: a merge moves rows between them atomically.
+        let snapshot = conn.unchecked_transaction()?;
+        let mut rows = query(SELECT)?;
+        rows.extend(query(SELECT_STAGED)?);
+        snapshot.finish()?;
+        match range {
+            Range::Since(_) => rows.sort_unstable_by_key(|m| m.seq),
+            _ => rows.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq)),
+        }
+        rows.truncate(fetch as usize);
+        rows
+    };
     let more = messages.len() > limit;
     messages.truncate(limit);
     if !matches!(range, Range::Since(_)) {
@@ -178,8 +195,10 @@ fn drop_log_rows(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<u64
     Ok(rows.len() as u64)
 }
 
-/// One bounded step of retention at `now_ms` (see `Store::prune`).
-pub fn prune(conn: &Connection, r: &Retention, now_ms: i64) -> Result<u64> {
+/// One bounded step of retention at `now_ms` (see `Store::prune`). It merges the staged inbox
+/// rows first, so that every row is in the log it reads.
+pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) -> Result<u64> {
+    writes.merge_staged(conn)?;
     let batch = r.batch.max(1) as i64;
     let mut removed = 0;
     if let Some(age) = r.max_age {

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod history;
 mod schema;
+mod staging;
 mod writer;
 
 use super::{Retention, Store};
@@ -98,6 +99,8 @@ impl SqliteStore {
         let write = Connection::open(path)?;
         configure(&write)?;
         schema::migrate(&write)?;
+        // Rows a previous run left staged; merged by the first commit that stages more.
+        let staged: i64 = write.query_row("SELECT count(*) FROM inbox_staged", [], |r| r.get(0))?;
         // The checkpointer thread checkpoints instead (see checkpoint.rs).
         write.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpoints = Connection::open(path)?;
@@ -111,7 +114,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Writer::start(write)?,
+                writer: Writer::start(write, staged as usize)?,
                 _checkpointer: Checkpointer::start(checkpoints)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -297,7 +300,7 @@ impl Store for SqliteStore {
         let now = now_ms();
         self.inner
             .writer
-            .write(move |c, _| history::prune(c, &retention, now))
+            .write(move |c, batch| history::prune(c, batch, &retention, now))
             .await
     }
 }

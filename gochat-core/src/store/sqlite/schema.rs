@@ -3,10 +3,11 @@
 use rusqlite::Connection;
 
 /// The schema this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Version 1: users (the first round). Version 2: message history, client ids, sessions.
-const MIGRATIONS: [&str; 2] = [
+/// Version 3: inbox rows staged before they join the log (staging.rs).
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE IF NOT EXISTS users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,6 +62,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     token      TEXT    NOT NULL UNIQUE,
     expires_ms INTEGER NOT NULL
 );
+",
+    "
+CREATE TABLE IF NOT EXISTS inbox_staged (
+    user_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    msg_id  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID;
 ",
 ];
 

@@ -3,6 +3,7 @@
 //! [`Pending`]) and answers every writer once it committed. A commit per message caps
 //! SQLite at a few thousand writes a second; a commit per batch does not.
 
+use super::staging;
 use crate::model::Log;
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,11 +17,13 @@ pub const MAX_BATCH: usize = 1024;
 pub const QUEUE: usize = 8192;
 
 /// State shared by the writes of one transaction: the head (last seq) of every log touched,
-/// read once and written back before the commit.
+/// read once and written back before the commit, and how many inbox rows are staged
+/// (carried from one transaction to the next; see staging.rs).
 #[derive(Default, Clone)]
 pub struct Batch {
     heads: HashMap<Log, u64>,
     dirty: Vec<Log>,
+    staged: usize,
 }
 
 fn log_key(log: Log) -> (i64, i64) {
@@ -31,6 +34,28 @@ fn log_key(log: Log) -> (i64, i64) {
 }
 
 impl Batch {
+    /// A transaction's state, after one that left `staged` inbox rows staged.
+    fn after(staged: usize) -> Self {
+        Self {
+            staged,
+            ..Self::default()
+        }
+    }
+
+    /// Stage inbox row (`user`, `seq`) → `msg_id`: it joins the log at a later merge.
+    pub fn stage(&mut self, conn: &Connection, user: i64, seq: u64, msg_id: i64) -> Result<()> {
+        staging::stage(conn, user, seq, msg_id)?;
+        self.staged += 1;
+        Ok(())
+    }
+
+    /// Move every staged inbox row to the log now (retention, which reads only the log).
+    pub fn merge_staged(&mut self, conn: &Connection) -> Result<()> {
+        staging::merge(conn)?;
+        self.staged = 0;
+        Ok(())
+    }
+
     /// The newest seq of `log`, as this transaction sees it.
     pub fn head(&mut self, conn: &Connection, log: Log) -> Result<u64> {
         if let Some(h) = self.heads.get(&log) {
@@ -54,6 +79,9 @@ impl Batch {
     }
 
     fn flush(&mut self, conn: &Connection) -> Result<()> {
+        if self.staged >= staging::MERGE_AT {
+            self.merge_staged(conn)?;
+        }
         let mut up = conn.prepare_cached(
             "INSERT INTO log_heads (kind, key, last_seq) VALUES (?1, ?2, ?3)
              ON CONFLICT (kind, key) DO UPDATE SET last_seq = excluded.last_seq",
@@ -125,12 +153,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer thread on `conn`.
-    pub fn start(conn: Connection) -> Result<Self> {
+    /// Start the writer thread on `conn`, whose database has `staged` inbox rows staged.
+    pub fn start(conn: Connection, staged: usize) -> Result<Self> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("gochat-sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, staged))?;
         Ok(Self { jobs })
     }
 
@@ -177,8 +205,9 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 fn run_batch(
     conn: &Connection,
     jobs: &mut [Box<dyn Pending>],
+    staged: usize,
 ) -> std::result::Result<Batch, rusqlite::Error> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::after(staged);
     if jobs.iter_mut().all(|j| j.run(conn, &mut batch, false)) {
         return Ok(batch);
     }
@@ -188,14 +217,14 @@ fn run_batch(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let mut batch = Batch::default();
+    let mut batch = Batch::after(staged);
     for j in jobs.iter_mut() {
         j.run(conn, &mut batch, true);
     }
     Ok(batch)
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: usize) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -209,12 +238,16 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>) {
             .store_batch
             .observe(jobs.len() as f64);
         let ended = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
-            let mut batch = run_batch(&conn, &mut jobs)?;
+            let mut batch = run_batch(&conn, &mut jobs, staged)?;
             batch.flush(&conn).map_err(into_sqlite)?;
-            conn.execute_batch("COMMIT")
+            conn.execute_batch("COMMIT")?;
+            Ok(batch.staged)
         });
         let failure = match ended {
-            Ok(()) => None,
+            Ok(now_staged) => {
+                staged = now_staged;
+                None
+            }
             Err(e) => {
                 tracing::error!("sqlite: a batch of writes failed: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
@@ -254,7 +287,7 @@ mod tests {
         )
         .unwrap();
         (
-            Writer::start(conn).unwrap(),
+            Writer::start(conn, 0).unwrap(),
             Connection::open(&path).unwrap(),
         )
     }
