@@ -99,7 +99,7 @@ impl SqliteStore {
         let write = Connection::open(path)?;
         configure(&write)?;
         schema::migrate(&write)?;
-        // Rows a previous run left staged; merged by the first commit that stages more.
+        // Rows a previous run left staged; the writer merges them as it merges new ones.
         let staged: i64 = write.query_row("SELECT count(*) FROM inbox_staged", [], |r| r.get(0))?;
         // The checkpointer thread checkpoints instead (see checkpoint.rs).
         write.pragma_update(None, "wal_autocheckpoint", 0)?;

@@ -3,7 +3,7 @@
 //! [`Pending`]) and answers every writer once it committed. A commit per message caps
 //! SQLite at a few thousand writes a second; a commit per batch does not.
 
-use super::staging;
+use super::staging::{self, Staged};
 use crate::model::Log;
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,7 +23,7 @@ pub const QUEUE: usize = 8192;
 pub struct Batch {
     heads: HashMap<Log, u64>,
     dirty: Vec<Log>,
-    staged: usize,
+    staged: Staged,
 }
 
 fn log_key(log: Log) -> (i64, i64) {
@@ -35,7 +35,7 @@ fn log_key(log: Log) -> (i64, i64) {
 
 impl Batch {
     /// A transaction's state, after one that left `staged` inbox rows staged.
-    fn after(staged: usize) -> Self {
+    fn after(staged: Staged) -> Self {
         Self {
             staged,
             ..Self::default()
@@ -45,14 +45,13 @@ impl Batch {
     /// Stage inbox row (`user`, `seq`) → `msg_id`: it joins the log at a later merge.
     pub fn stage(&mut self, conn: &Connection, user: i64, seq: u64, msg_id: i64) -> Result<()> {
         staging::stage(conn, user, seq, msg_id)?;
-        self.staged += 1;
+        self.staged.rows += 1;
         Ok(())
     }
 
     /// Move every staged inbox row to the log now (retention, which reads only the log).
     pub fn merge_staged(&mut self, conn: &Connection) -> Result<()> {
-        staging::merge(conn)?;
-        self.staged = 0;
+        self.staged = staging::merge_all(conn)?;
         Ok(())
     }
 
@@ -79,8 +78,8 @@ impl Batch {
     }
 
     fn flush(&mut self, conn: &Connection) -> Result<()> {
-        if self.staged >= staging::MERGE_AT {
-            self.merge_staged(conn)?;
+        if self.staged.rows >= staging::MERGE_AT {
+            self.staged = staging::merge_some(conn, self.staged)?;
         }
         let mut up = conn.prepare_cached(
             "INSERT INTO log_heads (kind, key, last_seq) VALUES (?1, ?2, ?3)
@@ -155,6 +154,10 @@ pub struct Writer {
 impl Writer {
     /// Start the writer thread on `conn`, whose database has `staged` inbox rows staged.
     pub fn start(conn: Connection, staged: usize) -> Result<Self> {
+        let staged = Staged {
+            rows: staged,
+            ..Staged::default()
+        };
         let (jobs, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("gochat-sqlite-writer".into())
@@ -205,7 +208,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 fn run_batch(
     conn: &Connection,
     jobs: &mut [Box<dyn Pending>],
-    staged: usize,
+    staged: Staged,
 ) -> std::result::Result<Batch, rusqlite::Error> {
     let mut batch = Batch::after(staged);
     if jobs.iter_mut().all(|j| j.run(conn, &mut batch, false)) {
@@ -224,7 +227,7 @@ fn run_batch(
     Ok(batch)
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: usize) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: Staged) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
