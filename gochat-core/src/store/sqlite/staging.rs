@@ -131,29 +131,15 @@ mod tests {
         let in_log = |u| count("SELECT count(*) FROM log WHERE kind = 1 AND key = ?1", u);
         let staged_rows = || count("SELECT count(*) FROM inbox_staged WHERE ?1 = ?1", 0);
         let total = 4000 + big as usize;
-        let mut staged = Staged {
-            rows: total,
-            ..Staged::default()
-        };
+        let at = |rows, sweep_from| Staged { rows, sweep_from };
+        let mut staged = at(total, Staged::default().sweep_from);
         // The chunk's last row is user 21's 48th: users 1..=21 move, whole.
         staged = merge_some(&conn, staged).unwrap();
-        assert_eq!(
-            staged,
-            Staged {
-                rows: total - 2100,
-                sweep_from: 22
-            }
-        );
+        assert_eq!(staged, at(total - 2100, 22));
         assert_eq!((in_log(21), in_log(22)), (100, 0));
         // From 22: its chunk ends in user 41, who moves whole with it.
         staged = merge_some(&conn, staged).unwrap();
-        assert_eq!(
-            staged,
-            Staged {
-                rows: 0,
-                sweep_from: 42
-            }
-        );
+        assert_eq!(staged, at(0, 42));
         assert_eq!(staged_rows(), 0);
         assert_eq!(in_log(41), big as usize);
         // Rows staged again before the sweep's position: reached once it starts over.
@@ -169,29 +155,14 @@ mod tests {
         assert_eq!(staged.rows, 1 + big as usize);
         // User 1 alone is less than a chunk, so user 41 moves with it, all of it.
         staged = merge_some(&conn, staged).unwrap();
-        assert_eq!(
-            staged,
-            Staged {
-                rows: 0,
-                sweep_from: 42
-            }
-        );
+        assert_eq!(staged, at(0, 42));
         assert_eq!((in_log(1), in_log(41)), (101, 2 * big as usize));
         // One user with more than a chunk moves alone.
         stage_n(40, 101..=100 + big);
         stage_n(41, 2 * big + 1..=2 * big + 10);
-        staged = Staged {
-            rows: big as usize + 10,
-            sweep_from: 40,
-        };
+        staged = at(big as usize + 10, 40);
         staged = merge_some(&conn, staged).unwrap();
-        assert_eq!(
-            staged,
-            Staged {
-                rows: 10,
-                sweep_from: 41
-            }
-        );
+        assert_eq!(staged, at(10, 41));
         assert_eq!(in_log(40), 100 + big as usize);
         assert_eq!(staged_rows(), 10);
     }
