@@ -29,12 +29,25 @@ pub const MERGE_AT: usize = 8192;
 pub const MERGE_CHUNK: usize = MERGE_AT / 4;
 
 /// The staged rows, carried by the writer from one transaction to the next.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Staged {
     /// Rows in `inbox_staged`.
     pub rows: usize,
     /// The user the next partial merge starts at.
     pub sweep_from: i64,
+}
+
+/// Where a sweep starts: before every user id.
+const SWEEP_START: i64 = i64::MIN;
+
+impl Default for Staged {
+    /// Nothing staged, the sweep at its start.
+    fn default() -> Self {
+        Self {
+            rows: 0,
+            sweep_from: SWEEP_START,
+        }
+    }
 }
 
 /// Stage inbox row (`user`, `seq`) → `msg_id`.
@@ -62,7 +75,7 @@ fn move_users(conn: &Connection, from: i64, through: i64) -> Result<usize> {
 
 /// Move every staged row to `log`, in the open transaction.
 pub fn merge_all(conn: &Connection) -> Result<Staged> {
-    move_users(conn, i64::MIN, i64::MAX)?;
+    move_users(conn, SWEEP_START, i64::MAX)?;
     Ok(Staged::default())
 }
 
@@ -82,7 +95,7 @@ pub fn merge_some(conn: &Connection, staged: Staged) -> Result<Staged> {
     Ok(Staged {
         rows: staged.rows.saturating_sub(moved),
         // Past the end, the sweep starts over.
-        sweep_from: last.and_then(|u| u.checked_add(1)).unwrap_or(i64::MIN),
+        sweep_from: last.and_then(|u| u.checked_add(1)).unwrap_or(SWEEP_START),
     })
 }
 
@@ -113,7 +126,7 @@ mod tests {
     /// sweep over the users, and start over past the last one.
     #[test]
     fn partial_merges_sweep_whole_users_and_wrap_around() {
-        use super::{MERGE_CHUNK, Staged, merge_some, stage};
+        use super::{MERGE_CHUNK, SWEEP_START, Staged, merge_some, stage};
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::sqlite::schema::migrate(&conn).unwrap();
         let stage_n = |user: i64, seqs: std::ops::RangeInclusive<u64>| {
@@ -132,7 +145,7 @@ mod tests {
         let staged_rows = || count("SELECT count(*) FROM inbox_staged WHERE ?1 = ?1", 0);
         let total = 4000 + big as usize;
         let at = |rows, sweep_from| Staged { rows, sweep_from };
-        let mut staged = at(total, Staged::default().sweep_from);
+        let mut staged = at(total, SWEEP_START);
         // The chunk's last row is user 21's 48th: users 1..=21 move, whole.
         staged = merge_some(&conn, staged).unwrap();
         assert_eq!(staged, at(total - 2100, 22));
@@ -148,8 +161,7 @@ mod tests {
         staged.rows = 1 + big as usize;
         staged = merge_some(&conn, staged).unwrap();
         assert_eq!(
-            staged.sweep_from,
-            i64::MIN,
+            staged.sweep_from, SWEEP_START,
             "nothing at 42 or after: the end"
         );
         assert_eq!(staged.rows, 1 + big as usize);
