@@ -111,6 +111,7 @@ impl Logic {
             return Ok(());
         }
         // Large as it was before this leave, as a join counts the user who joins.
+        let turn = self.roster_turn(presence.room_id).await;
         let after = self
             .sessions
             .room_size(presence.room_id)
@@ -118,6 +119,7 @@ impl Logic {
             .map_err(internal)?;
         if after + usize::from(last) <= self.config.roster_limit {
             self.publish_members(presence.room_id, after, true).await?;
+            drop(turn);
             if last {
                 let user = User {
                     id: presence.user_id,
@@ -143,11 +145,13 @@ impl Logic {
         room_id: RoomId,
         on_leave: bool,
     ) -> Result<(), Fault> {
+        let _turn = self.roster_turn(room_id).await;
         let n = self.sessions.room_size(room_id).await.map_err(internal)?;
         self.publish_members(room_id, n, on_leave).await
     }
 
-    /// [`publish_roster`](Self::publish_roster) for a room known to hold `n` users.
+    /// [`publish_roster`](Self::publish_roster) for a room known to hold `n` users, by a
+    /// caller holding the room's [`roster_turn`](Self::roster_turn) since it counted them.
     async fn publish_members(
         &self,
         room_id: RoomId,
@@ -175,6 +179,7 @@ impl Logic {
     pub(crate) async fn push_count(&self, token: String, room_id: RoomId) -> Result<(), Fault> {
         let user = self.session(&token).await?;
         self.limits.info(user.id)?;
+        let _turn = self.roster_turn(room_id).await;
         let n = self.sessions.room_size(room_id).await.map_err(internal)?;
         self.publish(Target::Room(room_id), PushKind::Count, encode_count(n))
             .await

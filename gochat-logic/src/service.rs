@@ -38,7 +38,15 @@ pub struct Logic {
     pub(crate) hashing: tokio::sync::Semaphore,
     /// `[limits]`: failed logins, posts, roster requests.
     pub(crate) limits: crate::limits::Limits,
+    /// Held from reading a room's roster (or count) until it is queued, so that this
+    /// instance queues a room's rosters in the order it read them: two leaves handled at
+    /// once could otherwise queue the older roster last, and members would keep it. Striped
+    /// by room; instances of a cluster are not ordered against each other.
+    roster_order: [tokio::sync::Mutex<()>; ROSTER_STRIPES],
 }
+
+/// Locks in [`Logic::roster_order`]: rooms that share one only wait for each other's roster.
+const ROSTER_STRIPES: usize = 64;
 
 /// Why the logic layer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +102,7 @@ impl Logic {
             )),
             history: HistoryConfig::default(),
             limits: crate::limits::Limits::new(&LimitsConfig::default()),
+            roster_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             config,
             store,
             sessions,
@@ -145,6 +154,13 @@ impl Logic {
             self.names.insert(u.id, u.name.clone());
         }
         Ok(user)
+    }
+
+    /// Hold while reading `room_id`'s members and queueing what was read (see
+    /// [`Logic::roster_order`]).
+    pub(crate) async fn roster_turn(&self, room_id: RoomId) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = room_id.rem_euclid(ROSTER_STRIPES as RoomId) as usize;
+        self.roster_order[stripe].lock().await
     }
 
     /// The user a live token belongs to.

@@ -2,11 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 use gochat_core::config::{LogicConfig, QueueConfig};
-use gochat_core::model::{PushKind, Target};
+use gochat_core::model::{Delivery, Presence, PushKind, Target};
+use gochat_core::queue::{Depth, Receipt, Received};
 use gochat_core::rpc::{ConnectRequest, Fault, LogicService, PushRequest};
 use gochat_core::{MemoryQueue, MemorySessions, Queue, SqliteStore, Store};
 use gochat_logic::{BAD_LOGIN, Logic, NAME_TAKEN};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 struct Fixture {
@@ -154,4 +156,120 @@ async fn pushes_become_deliveries_with_increasing_ids() {
             .unwrap()
             .contains(r#""msg":"two""#)
     );
+}
+
+/// A memory queue whose first roster takes `stall` to be queued, as on a loaded box.
+struct StallFirstRoster {
+    inner: MemoryQueue,
+    stall: Duration,
+    stalled: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Queue for StallFirstRoster {
+    async fn publish(&self, delivery: Delivery) -> gochat_core::Result<()> {
+        if matches!(delivery.kind, PushKind::Roster { .. })
+            && !self.stalled.swap(true, Ordering::SeqCst)
+        {
+            tokio::time::sleep(self.stall).await;
+        }
+        self.inner.publish(delivery).await
+    }
+    async fn receive(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> gochat_core::Result<Vec<Received>> {
+        self.inner.receive(consumer, max, wait).await
+    }
+    async fn ack(&self, receipts: &[Receipt]) -> gochat_core::Result<()> {
+        self.inner.ack(receipts).await
+    }
+    async fn dead_letter(&self, entries: &[(Receipt, String)]) -> gochat_core::Result<()> {
+        self.inner.dead_letter(entries).await
+    }
+    fn dead_lettered(&self) -> u64 {
+        self.inner.dead_lettered()
+    }
+    async fn depth(&self) -> gochat_core::Result<Depth> {
+        self.inner.depth().await
+    }
+}
+
+/// Two leaves handled at once: the first one's roster (still naming the second user) is slow
+/// to be queued, the second one's (the empty room) is not. Members keep the last roster they
+/// get, so it must be the empty one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rosters_are_queued_in_the_order_they_were_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("gochat.db")).unwrap());
+    let queue = Arc::new(StallFirstRoster {
+        inner: MemoryQueue::new(&QueueConfig::default()),
+        stall: Duration::from_millis(300),
+        stalled: AtomicBool::new(false),
+    });
+    let config = LogicConfig {
+        argon2_memory_kib: 1024,
+        argon2_iterations: 1,
+        ..LogicConfig::default()
+    };
+    let logic = Arc::new(
+        Logic::new(
+            config,
+            store,
+            Arc::new(MemorySessions::new()),
+            queue.clone(),
+        )
+        .unwrap(),
+    );
+    let mut presences = Vec::new();
+    for name in ["first", "second"] {
+        let token = logic
+            .register(name.into(), "pw-123456".into())
+            .await
+            .unwrap();
+        let user = logic
+            .connect(ConnectRequest {
+                token,
+                room_id: 1,
+                server_id: "c1".into(),
+                ..ConnectRequest::default()
+            })
+            .await
+            .unwrap()
+            .user;
+        presences.push(Presence {
+            server_id: "c1".into(),
+            user_id: user.id,
+            user_name: user.name,
+            room_id: 1,
+        });
+    }
+    let second = presences.pop().unwrap();
+    let first = presences.pop().unwrap();
+    let slow = tokio::spawn({
+        let logic = logic.clone();
+        async move { logic.disconnect(first).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    logic.disconnect(second).await.unwrap();
+    slow.await.unwrap().unwrap();
+
+    let rosters: Vec<Vec<String>> = queue
+        .receive("t", 100, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r.delivery.kind, PushKind::Roster { .. }))
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.delivery.payload).unwrap();
+            let users = v["roomUserInfo"].as_object().unwrap();
+            users
+                .values()
+                .map(|u| u.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rosters, [vec!["second".to_owned()], vec![]]);
 }
