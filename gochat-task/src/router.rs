@@ -2,9 +2,10 @@
 
 use crate::consumer::Routed;
 use gochat_core::Sessions;
-use gochat_core::model::{Delivery, Target};
+use gochat_core::model::{Delivery, Target, UserId};
 use gochat_core::queue::Received;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Deliveries grouped by connect server, each group in queue order, each delivery with a
 /// tag of the caller's (the index of its queue entry).
@@ -13,36 +14,12 @@ pub type Routes<T> = BTreeMap<String, Vec<(Delivery, T)>>;
 /// Group a batch by the connect servers holding its recipients. A recipient who is offline
 /// has no server: that entry has no part to deliver (and is acknowledged at once).
 pub async fn route(sessions: &dyn Sessions, batch: &[Received]) -> gochat_core::Result<Routed> {
-    // A batch often repeats a room (a burst of messages to it): look each target up once.
-    let mut servers_of: HashMap<Target, Vec<String>> = HashMap::new();
+    let servers_of = look_up(sessions, batch).await?;
     let mut by_server = Routes::new();
     let mut parts_per_entry = Vec::with_capacity(batch.len());
     for (i, r) in batch.iter().enumerate() {
         let d = &r.delivery;
-        // A token's connections are wherever its user's are.
-        let key = match &d.target {
-            Target::Token { user_id, .. } => Target::User(*user_id),
-            t => t.clone(),
-        };
-        if !servers_of.contains_key(&key) {
-            let servers = match key {
-                Target::Room(room) => sessions.room_servers(room).await?,
-                Target::User(user) => sessions.user_servers(user).await?,
-                // The recipient's connections, and the sender's (its other v2 ones).
-                Target::Conversation { from, to } => {
-                    let mut s = sessions.user_servers(to).await?;
-                    if from != to {
-                        s.extend(sessions.user_servers(from).await?);
-                        s.sort();
-                        s.dedup();
-                    }
-                    s
-                }
-                Target::Token { .. } => Vec::new(),
-            };
-            servers_of.insert(key.clone(), servers);
-        }
-        let servers = &servers_of[&key];
+        let servers = &servers_of[&lookup_key(&d.target)];
         for s in servers {
             by_server.entry(s.clone()).or_default().push((d.clone(), i));
         }
@@ -52,6 +29,67 @@ pub async fn route(sessions: &dyn Sessions, batch: &[Received]) -> gochat_core::
         by_server,
         parts_per_entry,
     })
+}
+
+/// What a target's servers are looked up by: a token's connections are wherever its user's
+/// are.
+fn lookup_key(target: &Target) -> Target {
+    match target {
+        Target::Token { user_id, .. } => Target::User(*user_id),
+        t => t.clone(),
+    }
+}
+
+/// The servers of every target in a batch: each room once (a burst repeats one), and every
+/// user named — recipients, and senders of private messages — in one batched lookup, so a
+/// batch of private messages costs the sessions backend one round trip, not two a message.
+async fn look_up(
+    sessions: &dyn Sessions,
+    batch: &[Received],
+) -> gochat_core::Result<HashMap<Target, Vec<String>>> {
+    let mut servers_of: HashMap<Target, Vec<String>> = HashMap::new();
+    let mut users = BTreeSet::new();
+    for r in batch {
+        match lookup_key(&r.delivery.target) {
+            Target::Room(room) => {
+                if let Entry::Vacant(e) = servers_of.entry(Target::Room(room)) {
+                    e.insert(sessions.room_servers(room).await?);
+                }
+            }
+            Target::User(user) => {
+                users.insert(user);
+            }
+            Target::Conversation { from, to } => {
+                users.extend([from, to]);
+            }
+            Target::Token { .. } => unreachable!("looked up by its user"),
+        }
+    }
+    let users: Vec<UserId> = users.into_iter().collect();
+    let found = sessions.users_servers(&users).await?;
+    let of_user: HashMap<UserId, Vec<String>> = users.into_iter().zip(found).collect();
+    for r in batch {
+        let key = lookup_key(&r.delivery.target);
+        if servers_of.contains_key(&key) {
+            continue;
+        }
+        let servers = match key {
+            Target::User(user) => of_user[&user].clone(),
+            // The recipient's connections, and the sender's (its other v2 ones).
+            Target::Conversation { from, to } => {
+                let mut s = of_user[&to].clone();
+                if from != to {
+                    s.extend(of_user[&from].iter().cloned());
+                    s.sort();
+                    s.dedup();
+                }
+                s
+            }
+            Target::Room(_) | Target::Token { .. } => unreachable!("rooms are looked up above"),
+        };
+        servers_of.insert(key, servers);
+    }
+    Ok(servers_of)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ where
     single_login(make().await).await;
     presence_counts_connections(make().await).await;
     no_room_is_private_only(make().await).await;
+    users_servers_in_one_lookup(make().await).await;
     drop_server_forgets_its_presence(make().await).await;
     concurrent_joins_are_atomic(Arc::new(make().await)).await;
     presence_is_a_lease(make().await).await;
@@ -126,6 +127,25 @@ async fn no_room_is_private_only<S: Sessions>(s: S) {
     assert!(s.roster(NO_ROOM).await.unwrap().is_empty());
     s.leave(&at("c1", &a, NO_ROOM)).await.unwrap();
     assert!(s.user_servers(5).await.unwrap().is_empty());
+}
+
+async fn users_servers_in_one_lookup<S: Sessions>(s: S) {
+    let (a, b) = (user(21, "a"), user(22, "b"));
+    s.join(&at("c2", &a, 1)).await.unwrap();
+    s.join(&at("c1", &a, NO_ROOM)).await.unwrap();
+    s.join(&at("c3", &b, 4)).await.unwrap();
+    assert!(s.users_servers(&[]).await.unwrap().is_empty());
+    assert_eq!(
+        s.users_servers(&[22, 99, 21]).await.unwrap(),
+        [vec!["c3"], vec![], vec!["c1", "c2"]],
+        "in the order asked, sorted, the offline user's empty"
+    );
+    for id in [21, 22, 99] {
+        assert_eq!(
+            s.users_servers(&[id]).await.unwrap(),
+            [s.user_servers(id).await.unwrap()]
+        );
+    }
 }
 
 async fn drop_server_forgets_its_presence<S: Sessions>(s: S) {

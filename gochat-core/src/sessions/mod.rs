@@ -72,6 +72,17 @@ pub trait Sessions: Send + Sync + 'static {
     /// Connect servers holding at least one connection of a user, sorted.
     async fn user_servers(&self, user: UserId) -> Result<Vec<String>>;
 
+    /// [`user_servers`](Self::user_servers) of each of `users`, in their order: what a task
+    /// worker asks for a batch of private messages, in one round trip where the backend
+    /// can make it one.
+    async fn users_servers(&self, users: &[UserId]) -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::with_capacity(users.len());
+        for &user in users {
+            out.push(self.user_servers(user).await?);
+        }
+        Ok(out)
+    }
+
     /// Forget every presence recorded for a connect server, and its lease.
     async fn drop_server(&self, server_id: &str) -> Result<()>;
 

@@ -353,6 +353,26 @@ impl Sessions for RedisSessions {
             .await
     }
 
+    async fn users_servers(&self, users: &[UserId]) -> Result<Vec<Vec<String>>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.cmd("HKEYS")
+                .arg(format!("{}user:{user}:servers", self.prefix));
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+        if replies.len() != users.len() {
+            return Err(crate::Error::Decode(format!(
+                "{} replies to {} HKEYS",
+                replies.len(),
+                users.len()
+            )));
+        }
+        replies.into_iter().map(sorted_keys).collect()
+    }
+
     async fn drop_server(&self, server_id: &str) -> Result<()> {
         let _: Value = self
             .drop_server
