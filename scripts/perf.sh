@@ -271,9 +271,10 @@ for t in $tests; do
       cluster_bench --label distributed room --users 2000 --messages 200 --senders 4
       scripts/cluster.sh down >/dev/null ;;
     matrix)
-      # Where adding processes helps: 1-3 connect servers × 1-2 task workers, one logic.
-      for c in 1 2 3; do
-        for k in 1 2; do
+      # Where adding processes helps: 1-3 connect servers × 1-2 task workers, one logic
+      # (MATRIX_CONNECT="1" MATRIX_TASK="1" for one cell of it).
+      for c in ${MATRIX_CONNECT:-1 2 3}; do
+        for k in ${MATRIX_TASK:-1 2}; do
           cluster_up "$c" "$k" 1
           cluster_bench --label "connect=$c task=$k" room --users 2000 --messages 200 --senders 4
           cluster_bench --label "connect=$c task=$k" private --users 1000 --messages 20000 --senders 32
