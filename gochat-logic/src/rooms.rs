@@ -111,13 +111,15 @@ impl Logic {
             return Ok(());
         }
         // Large as it was before this leave, as a join counts the user who joins.
-        let turn = self.roster_turn(presence.room_id).await;
         let after = self
             .sessions
             .room_size(presence.room_id)
             .await
             .map_err(internal)?;
         if after + usize::from(last) <= self.config.roster_limit {
+            // The turn only here: the leaves of a large room (a server's users all going at
+            // once) never wait for each other.
+            let turn = self.roster_turn(presence.room_id).await;
             self.publish_members(presence.room_id, after, true).await?;
             drop(turn);
             if last {
@@ -151,7 +153,8 @@ impl Logic {
     }
 
     /// [`publish_roster`](Self::publish_roster) for a room known to hold `n` users, by a
-    /// caller holding the room's [`roster_turn`](Self::roster_turn) since it counted them.
+    /// caller holding the room's [`roster_turn`](Self::roster_turn): the roster (or count)
+    /// is read and queued under it.
     async fn publish_members(
         &self,
         room_id: RoomId,
