@@ -88,8 +88,9 @@ impl Services {
             .expect("redis-server (scripts/services.sh installs it)");
         self.redis = Some(child);
         let port = self.redis_port.to_string();
-        wait_for("redis", || {
-            std::process::Command::new("redis-cli")
+        let log = dir.join("redis.log");
+        wait_for("redis", self.redis.as_mut().unwrap(), &log, || {
+            bounded("redis-cli")
                 .args(["-p", &port, "ping"])
                 .output()
                 .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
@@ -135,9 +136,11 @@ impl Services {
             .expect("etcd (scripts/services.sh installs it)");
         self.etcd = Some(child);
         let endpoint = format!("127.0.0.1:{}", self.etcd_port);
-        wait_for("etcd", || {
-            std::process::Command::new("etcdctl")
+        let log = dir.join("etcd.log");
+        wait_for("etcd", self.etcd.as_mut().unwrap(), &log, || {
+            bounded("etcdctl")
                 .env("ETCDCTL_API", "3")
+                .args(["--dial-timeout", "1s", "--command-timeout", "2s"])
                 .args(["--endpoints", &endpoint, "endpoint", "health"])
                 .output()
                 .is_ok_and(|o| o.status.success())
@@ -174,14 +177,29 @@ impl Drop for Services {
     }
 }
 
-async fn wait_for(what: &str, ok: impl Fn() -> bool) {
+/// Wait until `ok` (at most 10 s), failing at once — with the end of its log — if the
+/// process exits first (a port taken under it, say).
+async fn wait_for(what: &str, child: &mut std::process::Child, log: &Path, ok: impl Fn() -> bool) {
     for _ in 0..200 {
         if ok() {
             return;
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            panic!("{what} exited ({status}) before it answered: {tail:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what} did not start");
+}
+
+/// A command killed if it runs longer than 5 s: a probe talking to the wrong server on a
+/// port can otherwise hang the test for good (etcdctl did, against a Redis).
+fn bounded(program: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("timeout");
+    c.args(["5", program]);
+    c
 }
 
 /// One layer process.
