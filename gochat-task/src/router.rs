@@ -62,30 +62,38 @@ async fn look_up(
             Target::Conversation { from, to } => {
                 users.extend([from, to]);
             }
-            Target::Token { .. } => unreachable!("looked up by its user"),
+            // Never a key (see `lookup_key`).
+            Target::Token { .. } => {}
         }
     }
     let users: Vec<UserId> = users.into_iter().collect();
     let found = sessions.users_servers(&users).await?;
+    if found.len() != users.len() {
+        // A backend's bug must not route a message to the wrong user's servers.
+        return Err(gochat_core::Error::Decode(format!(
+            "users_servers answered for {} of {} users",
+            found.len(),
+            users.len()
+        )));
+    }
     let of_user: HashMap<UserId, Vec<String>> = users.into_iter().zip(found).collect();
+    let servers_of_user = |user: &UserId| of_user.get(user).cloned().unwrap_or_default();
     for r in batch {
         let key = lookup_key(&r.delivery.target);
-        if servers_of.contains_key(&key) {
-            continue;
-        }
-        let servers = match key {
-            Target::User(user) => of_user[&user].clone(),
+        let servers = match &key {
+            Target::User(user) => servers_of_user(user),
             // The recipient's connections, and the sender's (its other v2 ones).
             Target::Conversation { from, to } => {
-                let mut s = of_user[&to].clone();
+                let mut s = servers_of_user(to);
                 if from != to {
-                    s.extend(of_user[&from].iter().cloned());
+                    s.extend(servers_of_user(from));
                     s.sort();
                     s.dedup();
                 }
                 s
             }
-            Target::Room(_) | Target::Token { .. } => unreachable!("rooms are looked up above"),
+            // Rooms were looked up above.
+            Target::Room(_) | Target::Token { .. } => continue,
         };
         servers_of.insert(key, servers);
     }
