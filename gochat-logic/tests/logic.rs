@@ -22,24 +22,36 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("gochat.db")).unwrap());
     let queue = Arc::new(MemoryQueue::new(&QueueConfig::default()));
+    Fixture {
+        logic: logic_over(store.clone(), queue.clone()),
+        store,
+        queue,
+        _dir: dir,
+    }
+}
+
+/// A logic layer over `store`, memory sessions and `queue`, hashing passwords cheaply.
+fn logic_over(store: Arc<SqliteStore>, queue: Arc<dyn Queue>) -> Logic {
     let config = LogicConfig {
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
         ..LogicConfig::default()
     };
-    let logic = Logic::new(
-        config,
-        store.clone(),
-        Arc::new(MemorySessions::new()),
-        queue.clone(),
-    )
-    .unwrap();
-    Fixture {
-        logic,
-        store,
-        queue,
-        _dir: dir,
-    }
+    Logic::new(config, store, Arc::new(MemorySessions::new()), queue).unwrap()
+}
+
+/// Connect `token` (protocol v1) into `room` on server `c1`.
+async fn connect_in(logic: &Logic, token: String, room: i64) -> gochat_core::model::User {
+    logic
+        .connect(ConnectRequest {
+            token,
+            room_id: room,
+            server_id: "c1".into(),
+            ..ConnectRequest::default()
+        })
+        .await
+        .unwrap()
+        .user
 }
 
 #[tokio::test]
@@ -109,17 +121,7 @@ async fn pushes_become_deliveries_with_increasing_ids() {
         .register("b".into(), "pw-of-b1".into())
         .await
         .unwrap();
-    let b_user = f
-        .logic
-        .connect(ConnectRequest {
-            token: b,
-            room_id: 1,
-            server_id: "c1".into(),
-            ..ConnectRequest::default()
-        })
-        .await
-        .unwrap()
-        .user;
+    let b_user = connect_in(&f.logic, b, 1).await;
     for msg in ["one", "two"] {
         f.logic
             .push(PushRequest {
@@ -209,36 +211,14 @@ async fn rosters_are_queued_in_the_order_they_were_read() {
         stall: Duration::from_millis(300),
         stalled: AtomicBool::new(false),
     });
-    let config = LogicConfig {
-        argon2_memory_kib: 1024,
-        argon2_iterations: 1,
-        ..LogicConfig::default()
-    };
-    let logic = Arc::new(
-        Logic::new(
-            config,
-            store,
-            Arc::new(MemorySessions::new()),
-            queue.clone(),
-        )
-        .unwrap(),
-    );
+    let logic = Arc::new(logic_over(store, queue.clone()));
     let mut presences = Vec::new();
     for name in ["first", "second"] {
         let token = logic
             .register(name.into(), "pw-123456".into())
             .await
             .unwrap();
-        let user = logic
-            .connect(ConnectRequest {
-                token,
-                room_id: 1,
-                server_id: "c1".into(),
-                ..ConnectRequest::default()
-            })
-            .await
-            .unwrap()
-            .user;
+        let user = connect_in(&logic, token, 1).await;
         presences.push(Presence {
             server_id: "c1".into(),
             user_id: user.id,
