@@ -79,8 +79,11 @@ async fn look_up(
     let of_user: HashMap<UserId, Vec<String>> = users.into_iter().zip(found).collect();
     let servers_of_user = |user: &UserId| of_user.get(user).cloned().unwrap_or_default();
     for r in batch {
-        let key = lookup_key(&r.delivery.target);
-        let servers = match &key {
+        // A batch often repeats a conversation (a burst between two users): merge it once.
+        let Entry::Vacant(e) = servers_of.entry(lookup_key(&r.delivery.target)) else {
+            continue;
+        };
+        let servers = match e.key() {
             Target::User(user) => servers_of_user(user),
             // The recipient's connections, and the sender's (its other v2 ones).
             Target::Conversation { from, to } => {
@@ -92,10 +95,10 @@ async fn look_up(
                 }
                 s
             }
-            // Rooms were looked up above.
+            // Rooms were looked up above (and are never vacant here); tokens are never keys.
             Target::Room(_) | Target::Token { .. } => continue,
         };
-        servers_of.insert(key, servers);
+        e.insert(servers);
     }
     Ok(servers_of)
 }
