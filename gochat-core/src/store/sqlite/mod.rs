@@ -28,8 +28,9 @@ const READERS: usize = 2;
 /// committed write survives a crash of the process (not a power loss of the host in the
 /// last moments before a checkpoint — the usual WAL trade-off).
 ///
-/// Several processes may open the same file (every write transaction is `IMMEDIATE` and
-/// reads its logs' heads afresh), though one process writes fastest.
+/// Several processes may open the same file (every write transaction is `IMMEDIATE`, and
+/// the writer forgets the log heads it keeps in memory once another connection committed),
+/// though one process writes fastest.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -312,6 +313,64 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_in_memory() {
         crate::conformance::store::run_all(|| async { SqliteStore::in_memory().unwrap() }).await;
+    }
+
+    /// Two stores on one file (as two processes would be) take turns appending to the same
+    /// room and the same inboxes: each writer keeps the heads it committed in memory, and
+    /// must notice the other's commits, or it hands out a seq twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_on_one_file_keep_every_log_dense() {
+        use crate::model::User;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let stores = [
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        ];
+        let user = |id, name: &str| User {
+            id,
+            name: name.into(),
+        };
+        let (alice, bob) = (user(1, "alice"), user(2, "bob"));
+        let mut seqs = (Vec::new(), Vec::new(), Vec::new());
+        for id in 1..=20i64 {
+            let store = &stores[(id % 2) as usize];
+            let room = NewMessage {
+                id,
+                room_id: 7,
+                from: alice.clone(),
+                to: None,
+                msg: format!("room {id}"),
+                created_ms: id,
+                client_id: None,
+            };
+            seqs.0
+                .push(store.append(room, Duration::ZERO).await.unwrap().seq);
+            let private = NewMessage {
+                id: 1000 + id,
+                room_id: 7,
+                from: alice.clone(),
+                to: Some(bob.clone()),
+                msg: format!("private {id}"),
+                created_ms: id,
+                client_id: None,
+            };
+            let stored = store.append(private, Duration::ZERO).await.unwrap();
+            seqs.1.push(stored.seq);
+            seqs.2.push(stored.peer_seq);
+        }
+        let dense: Vec<u64> = (1..=20).collect();
+        assert_eq!(seqs.0, dense, "the room's seqs");
+        assert_eq!(seqs.1, dense, "the sender's inbox seqs");
+        assert_eq!(seqs.2, dense, "the recipient's inbox seqs");
+        for store in &stores {
+            let page = store
+                .read(Log::Inbox(2), Range::Since(0), 100)
+                .await
+                .unwrap();
+            let ids: Vec<i64> = page.messages.iter().map(|m| m.msg_id).collect();
+            assert_eq!(ids, (1001..=1020).collect::<Vec<_>>(), "bob's inbox");
+        }
     }
 
     /// The WAL must start over under constant reads: with PASSIVE checkpoints only, it grew

@@ -19,11 +19,54 @@ pub const QUEUE: usize = 8192;
 /// State shared by the writes of one transaction: the head (last seq) of every log touched,
 /// read once and written back before the commit, and how many inbox rows are staged
 /// (carried from one transaction to the next; see staging.rs).
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct Batch {
     heads: HashMap<Log, u64>,
     dirty: Vec<Log>,
     staged: Staged,
+    /// Heads as earlier transactions committed them, lent to this one.
+    committed: Committed,
+}
+
+/// What one write moved of a [`Batch`], to undo with its savepoint.
+struct Undo {
+    heads: HashMap<Log, u64>,
+    dirty: usize,
+    staged: Staged,
+}
+
+/// Log heads the writer committed, kept across transactions so that a write finds its logs'
+/// heads in memory instead of looking them up in `log_heads` (two lookups a private
+/// message). `log_heads` stays the durable copy. Another connection's commit — a second
+/// process on the file — empties it: `PRAGMA data_version` changes with every commit made
+/// by any other connection, and never with our own.
+#[derive(Default)]
+pub struct Committed {
+    heads: HashMap<Log, u64>,
+    data_version: Option<i64>,
+}
+
+/// Heads kept at most (~30 bytes each); past this the cache starts over.
+const COMMITTED_MAX: usize = 1 << 17;
+
+impl Committed {
+    /// Called first in every transaction: forget everything if another connection committed.
+    fn validate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if self.data_version != Some(now) {
+            self.heads.clear();
+            self.data_version = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Take in the heads of a transaction that committed.
+    fn absorb(&mut self, heads: HashMap<Log, u64>) {
+        if self.heads.len() + heads.len() > COMMITTED_MAX {
+            self.heads.clear();
+        }
+        self.heads.extend(heads);
+    }
 }
 
 fn log_key(log: Log) -> (i64, i64) {
@@ -35,11 +78,26 @@ fn log_key(log: Log) -> (i64, i64) {
 
 impl Batch {
     /// A transaction's state, after one that left `staged` inbox rows staged.
-    fn after(staged: Staged) -> Self {
+    fn after(staged: Staged, committed: Committed) -> Self {
         Self {
             staged,
+            committed,
             ..Self::default()
         }
+    }
+
+    fn undo_point(&self) -> Undo {
+        Undo {
+            heads: self.heads.clone(),
+            dirty: self.dirty.len(),
+            staged: self.staged,
+        }
+    }
+
+    fn undo(&mut self, to: Undo) {
+        self.heads = to.heads;
+        self.dirty.truncate(to.dirty);
+        self.staged = to.staged;
     }
 
     /// Stage inbox row (`user`, `seq`) → `msg_id`: it joins the log at a later merge.
@@ -57,7 +115,11 @@ impl Batch {
 
     /// The newest seq of `log`, as this transaction sees it.
     pub fn head(&mut self, conn: &Connection, log: Log) -> Result<u64> {
-        if let Some(h) = self.heads.get(&log) {
+        if let Some(h) = self
+            .heads
+            .get(&log)
+            .or_else(|| self.committed.heads.get(&log))
+        {
             return Ok(*h);
         }
         let (kind, key) = log_key(log);
@@ -120,10 +182,10 @@ where
     fn run(&mut self, conn: &Connection, batch: &mut Batch, isolated: bool) -> bool {
         let outcome = if isolated {
             // What this write moved of the logs' heads is undone with its savepoint.
-            let before = batch.clone();
+            let before = batch.undo_point();
             let outcome = in_savepoint(conn, |c| (self.f)(c, batch));
             if outcome.is_err() {
-                *batch = before;
+                batch.undo(before);
             }
             outcome
         } else {
@@ -203,32 +265,56 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 }
 
 /// Run every write of `jobs` in the open transaction: all at once, or, if one fails, again
-/// from a rolled-back transaction each in a savepoint. Returns the batch's log heads, or
-/// the error that leaves no transaction open.
+/// from a rolled-back transaction each in a savepoint. Returns the batch (its log heads,
+/// with `committed` lent to it), or the error that leaves no transaction open.
 fn run_batch(
     conn: &Connection,
     jobs: &mut [Box<dyn Pending>],
     staged: Staged,
+    committed: &mut Committed,
 ) -> std::result::Result<Batch, rusqlite::Error> {
-    let mut batch = Batch::after(staged);
+    let mut batch = Batch::after(staged, std::mem::take(committed));
     if jobs.iter_mut().all(|j| j.run(conn, &mut batch, false)) {
         return Ok(batch);
     }
     crate::metrics::metrics().store_batches_retried.inc();
+    *committed = std::mem::take(&mut batch.committed);
     // A failed write may have ended the transaction already (SQLITE_FULL, I/O errors).
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let mut batch = Batch::after(staged);
+    let mut batch = Batch::after(staged, std::mem::take(committed));
     for j in jobs.iter_mut() {
         j.run(conn, &mut batch, true);
     }
     Ok(batch)
 }
 
+/// One transaction of `jobs`: what is staged after it, or its error. `committed` takes in
+/// the heads it committed.
+fn transaction(
+    conn: &Connection,
+    jobs: &mut [Box<dyn Pending>],
+    staged: Staged,
+    committed: &mut Committed,
+) -> std::result::Result<Staged, rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    committed.validate(conn)?;
+    let mut batch = run_batch(conn, jobs, staged, committed)?;
+    let ended = batch
+        .flush(conn)
+        .map_err(into_sqlite)
+        .and_then(|()| conn.execute_batch("COMMIT"));
+    *committed = std::mem::take(&mut batch.committed);
+    ended?;
+    committed.absorb(batch.heads);
+    Ok(batch.staged)
+}
+
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: Staged) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut committed = Committed::default();
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
@@ -240,13 +326,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
         crate::metrics::metrics()
             .store_batch
             .observe(jobs.len() as f64);
-        let ended = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
-            let mut batch = run_batch(&conn, &mut jobs, staged)?;
-            batch.flush(&conn).map_err(into_sqlite)?;
-            conn.execute_batch("COMMIT")?;
-            Ok(batch.staged)
-        });
-        let failure = match ended {
+        let failure = match transaction(&conn, &mut jobs, staged, &mut committed) {
             Ok(now_staged) => {
                 staged = now_staged;
                 None
@@ -254,6 +334,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
             Err(e) => {
                 tracing::error!("sqlite: a batch of writes failed: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
+                // Whether a failed COMMIT left anything behind is not ours to guess (and a
+                // failure in the retry may have lost the heads lent to the batch): the
+                // heads are read afresh.
+                committed.heads.clear();
                 Some(Arc::new(e))
             }
         };
