@@ -341,6 +341,11 @@ async fn retention<S: Store>(s: S) {
         30,
         "seqs are never reused"
     );
+    assert_eq!(
+        s.last_seq(Log::Room(9)).await.unwrap(),
+        20,
+        "a log whose every row went keeps its head"
+    );
     let next = s
         .append(room_message(10, 1, "after", now), WINDOW)
         .await

@@ -1,18 +1,12 @@
 //! Message history in SQLite: appending (seqs assigned in the writer's transaction), paging
 //! a log, and retention in bounded steps.
 
+use super::heads::{self, log_key};
 use super::writer::Batch;
 use crate::Result;
 use crate::model::{Log, NewMessage, Page, Range, Stored, StoredMessage, User};
 use crate::store::Retention;
 use rusqlite::{Connection, OptionalExtension, params};
-
-fn log_key(log: Log) -> (i64, i64) {
-    match log {
-        Log::Room(r) => (0, r),
-        Log::Inbox(u) => (1, u),
-    }
-}
 
 /// Give `log` its next seq for message `msg_id`. An inbox's row is staged (staging.rs).
 fn push(conn: &Connection, batch: &mut Batch, log: Log, msg_id: i64) -> Result<u64> {
@@ -170,17 +164,22 @@ pub fn read(conn: &Connection, log: Log, range: Range, limit: usize) -> Result<P
 
 /// The newest seq of `log`.
 pub fn last_seq(conn: &Connection, log: Log) -> Result<u64> {
-    let (kind, key) = log_key(log);
-    let h: Option<i64> = conn
-        .prepare_cached("SELECT last_seq FROM log_heads WHERE kind = ?1 AND key = ?2")?
-        .query_row(params![kind, key], |r| r.get(0))
-        .optional()?;
-    Ok(h.unwrap_or(0) as u64)
+    heads::stored(conn, log)
 }
 
 /// Remove log rows (and then their messages, once no log refers to them); returns how many
-/// log rows went.
-fn drop_log_rows(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<u64> {
+/// log rows went. The heads of their logs are saved first: the rows were what covered them.
+fn drop_log_rows(
+    conn: &Connection,
+    writes: &mut Batch,
+    rows: &[(i64, i64, i64, i64)],
+) -> Result<u64> {
+    let mut logs: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    logs.sort_unstable();
+    logs.dedup();
+    for (kind, key) in logs {
+        writes.save_head(conn, heads::log_of(kind, key))?;
+    }
     let mut del =
         conn.prepare_cached("DELETE FROM log WHERE kind = ?1 AND key = ?2 AND seq = ?3")?;
     let mut orphan = conn.prepare_cached(
@@ -199,6 +198,8 @@ fn drop_log_rows(conn: &Connection, rows: &[(i64, i64, i64, i64)]) -> Result<u64
 /// rows first, so that every row is in the log it reads.
 pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) -> Result<u64> {
     writes.merge_staged(conn)?;
+    // `log_heads` holds every head from here on, for the long logs' query below.
+    writes.save_heads(conn)?;
     let batch = r.batch.max(1) as i64;
     let mut removed = 0;
     if let Some(age) = r.max_age {
@@ -213,7 +214,7 @@ pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) 
                 Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        removed += drop_log_rows(conn, &rows)?;
+        removed += drop_log_rows(conn, writes, &rows)?;
     }
     if r.max_per_log > 0 && removed < batch as u64 {
         let long: Vec<(i64, i64, i64)> = conn
@@ -222,11 +223,13 @@ pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) 
                 Ok((x.get(0)?, x.get(1)?, x.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        for (kind, key, last) in long {
+        for (kind, key, saved) in long {
             let left = batch - removed as i64;
             if left <= 0 {
                 break;
             }
+            // A head a crashed run did not save is below the log's real one: take the real.
+            let last = saved.max(writes.head(conn, heads::log_of(kind, key))? as i64);
             let keep_from = last - r.max_per_log as i64; // rows with seq <= this go
             let rows: Vec<(i64, i64, i64, i64)> = conn
                 .prepare_cached(
@@ -237,7 +240,7 @@ pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) 
                     Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
-            removed += drop_log_rows(conn, &rows)?;
+            removed += drop_log_rows(conn, writes, &rows)?;
         }
     }
     let ids = conn

@@ -3,11 +3,13 @@
 use rusqlite::Connection;
 
 /// The schema this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Version 1: users (the first round). Version 2: message history, client ids, sessions.
-/// Version 3: inbox rows staged before they join the log (staging.rs).
-const MIGRATIONS: [&str; 3] = [
+/// Version 3: inbox rows staged before they join the log (staging.rs). Version 4: no new
+/// table, a new meaning: `log_heads` may lag behind the rows (heads.rs), so a build that
+/// trusts it alone must not open the file.
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE IF NOT EXISTS users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS log (
     PRIMARY KEY (kind, key, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS log_msg ON log (msg_id);
+-- Saved heads; a log's head is the largest of this and its rows' seqs (heads.rs).
 CREATE TABLE IF NOT EXISTS log_heads (
     kind     INTEGER NOT NULL,
     key      INTEGER NOT NULL,
@@ -71,6 +74,7 @@ CREATE TABLE IF NOT EXISTS inbox_staged (
     PRIMARY KEY (user_id, seq)
 ) WITHOUT ROWID;
 ",
+    "",
 ];
 
 /// Bring the database at `conn` to [`VERSION`]; refuses a database written by a newer one.

@@ -3,10 +3,11 @@
 //! [`Pending`]) and answers every writer once it committed. A commit per message caps
 //! SQLite at a few thousand writes a second; a commit per batch does not.
 
+use super::heads;
 use super::staging::{self, Staged};
 use crate::model::Log;
 use crate::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -17,13 +18,17 @@ pub const MAX_BATCH: usize = 1024;
 pub const QUEUE: usize = 8192;
 
 /// State shared by the writes of one transaction: the head (last seq) of every log touched,
-/// read once and written back before the commit, and how many inbox rows are staged
-/// (carried from one transaction to the next; see staging.rs).
+/// and how many inbox rows are staged (carried from one transaction to the next; see
+/// staging.rs).
 #[derive(Default)]
 pub struct Batch {
+    /// Heads read or moved in this transaction.
     heads: HashMap<Log, u64>,
+    /// Logs whose head this transaction moved.
     dirty: Vec<Log>,
     staged: Staged,
+    /// Save every head not yet saved, in this transaction (retention asked for it).
+    save_all: bool,
     /// Heads as earlier transactions committed them, lent to this one.
     committed: Committed,
 }
@@ -35,22 +40,30 @@ struct Undo {
     staged: Staged,
 }
 
-/// Log heads the writer committed, kept across transactions so that a write finds its logs'
-/// heads in memory instead of looking them up in `log_heads` (two lookups a private
-/// message). `log_heads` stays the durable copy. Another connection's commit — a second
-/// process on the file — empties it: `PRAGMA data_version` changes with every commit made
-/// by any other connection, and never with our own.
+/// Log heads the writer committed, kept across transactions: a write finds its logs' heads
+/// in memory instead of in the file (two lookups a private message), and they are saved to
+/// `log_heads` only every [`SAVE_EVERY`] commits (two upserts a private message saved; the
+/// file covers an unsaved head with its rows, see heads.rs). Another connection's commit —
+/// a second process on the file — empties the cache: `PRAGMA data_version` changes with
+/// every commit made by any other connection, and never with our own.
 #[derive(Default)]
 pub struct Committed {
     heads: HashMap<Log, u64>,
+    /// Committed heads not saved yet (kept through an emptied cache: they are still ours).
+    unsaved: HashMap<Log, u64>,
+    commits_unsaved: u32,
     data_version: Option<i64>,
 }
 
 /// Heads kept at most (~30 bytes each); past this the cache starts over.
 const COMMITTED_MAX: usize = 1 << 17;
+/// Commits between two saves of the heads.
+const SAVE_EVERY: u32 = 256;
+/// Unsaved heads at most: more are saved at once.
+const UNSAVED_MAX: usize = 1 << 14;
 
 impl Committed {
-    /// Called first in every transaction: forget everything if another connection committed.
+    /// Called first in every transaction: forget the heads if another connection committed.
     fn validate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         if self.data_version != Some(now) {
@@ -60,19 +73,27 @@ impl Committed {
         Ok(())
     }
 
-    /// Take in the heads of a transaction that committed.
-    fn absorb(&mut self, heads: HashMap<Log, u64>) {
+    /// Whether the transaction about to commit `batch_heads` must save every head.
+    fn must_save(&self, batch_heads: usize) -> bool {
+        self.commits_unsaved + 1 >= SAVE_EVERY
+            || self.unsaved.len() >= UNSAVED_MAX
+            // The cache is about to start over: save what it knows first.
+            || self.heads.len() + batch_heads > COMMITTED_MAX
+    }
+
+    /// Take in the heads of a transaction that committed, `saved` if it saved them all.
+    fn absorb(&mut self, heads: HashMap<Log, u64>, dirty: &[Log], saved: bool) {
+        if saved {
+            self.unsaved.clear();
+            self.commits_unsaved = 0;
+        } else {
+            self.unsaved.extend(dirty.iter().map(|l| (*l, heads[l])));
+            self.commits_unsaved += 1;
+        }
         if self.heads.len() + heads.len() > COMMITTED_MAX {
             self.heads.clear();
         }
         self.heads.extend(heads);
-    }
-}
-
-fn log_key(log: Log) -> (i64, i64) {
-    match log {
-        Log::Room(r) => (0, r),
-        Log::Inbox(u) => (1, u),
     }
 }
 
@@ -122,36 +143,54 @@ impl Batch {
         {
             return Ok(*h);
         }
-        let (kind, key) = log_key(log);
-        let h: Option<i64> = conn
-            .prepare_cached("SELECT last_seq FROM log_heads WHERE kind = ?1 AND key = ?2")?
-            .query_row(params![kind, key], |r| r.get(0))
-            .optional()?;
-        let h = h.unwrap_or(0) as u64;
+        let h = heads::stored(conn, log)?;
         self.heads.insert(log, h);
         Ok(h)
     }
 
-    /// Record that `log` now ends at `seq` (written back before the commit).
+    /// Record that `log` now ends at `seq`.
     pub fn advance(&mut self, log: Log, seq: u64) {
         if self.heads.insert(log, seq) != Some(seq) {
             self.dirty.push(log);
         }
     }
 
-    fn flush(&mut self, conn: &Connection) -> Result<()> {
+    /// Save every head this writer knows and `log_heads` does not, now and again before the
+    /// commit (retention, before it removes rows or reads `log_heads`).
+    pub fn save_heads(&mut self, conn: &Connection) -> Result<()> {
+        self.save_all = true;
+        self.write_heads(conn)
+    }
+
+    /// Save the head of `log` now (retention, before it removes rows of `log`: once they
+    /// are gone, only `log_heads` remembers their seqs).
+    pub fn save_head(&mut self, conn: &Connection, log: Log) -> Result<()> {
+        let h = self.head(conn, log)?;
+        heads::save(conn, log, h)
+    }
+
+    fn write_heads(&self, conn: &Connection) -> Result<()> {
+        for (log, seq) in &self.committed.unsaved {
+            if !self.heads.contains_key(log) {
+                heads::save(conn, *log, *seq)?;
+            }
+        }
+        for log in &self.dirty {
+            heads::save(conn, *log, self.heads[log])?;
+        }
+        Ok(())
+    }
+
+    /// The last writes before the commit; whether every head is saved by it.
+    fn flush(&mut self, conn: &Connection) -> Result<bool> {
         if self.staged.rows >= staging::MERGE_AT {
             self.staged = staging::merge_some(conn, self.staged)?;
         }
-        let mut up = conn.prepare_cached(
-            "INSERT INTO log_heads (kind, key, last_seq) VALUES (?1, ?2, ?3)
-             ON CONFLICT (kind, key) DO UPDATE SET last_seq = excluded.last_seq",
-        )?;
-        for log in self.dirty.drain(..) {
-            let (kind, key) = log_key(log);
-            up.execute(params![kind, key, self.heads[&log] as i64])?;
+        let save = self.save_all || self.committed.must_save(self.heads.len());
+        if save {
+            self.write_heads(conn)?;
         }
-        Ok(())
+        Ok(save)
     }
 }
 
@@ -305,10 +344,9 @@ fn transaction(
     let ended = batch
         .flush(conn)
         .map_err(into_sqlite)
-        .and_then(|()| conn.execute_batch("COMMIT"));
+        .and_then(|saved| conn.execute_batch("COMMIT").map(|()| saved));
     *committed = std::mem::take(&mut batch.committed);
-    ended?;
-    committed.absorb(batch.heads);
+    committed.absorb(batch.heads, &batch.dirty, ended?);
     Ok(batch.staged)
 }
 
@@ -345,6 +383,25 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
             j.finish(failure.as_ref());
         }
     }
+    // The store is gone: leave `log_heads` complete for whoever opens the file next.
+    if let Err(e) = save_on_close(&conn, committed) {
+        tracing::warn!("sqlite: saving the log heads on close failed (the rows cover them): {e}");
+    }
+}
+
+fn save_on_close(conn: &Connection, committed: Committed) -> Result<()> {
+    if committed.unsaved.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let batch = Batch::after(Staged::default(), committed);
+    let saved = batch.write_heads(conn);
+    if saved.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+        return saved;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
 }
 
 fn into_sqlite(e: Error) -> rusqlite::Error {
@@ -366,11 +423,15 @@ mod tests {
     fn writer(dir: &tempfile::TempDir) -> (Writer, Connection) {
         let path = dir.path().join("w.db");
         let conn = Connection::open(&path).unwrap();
-        // The store's log heads, which every commit writes back, and a table to write to.
+        // The store's logs, which give the heads (heads.rs), and a table to write to.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY);
              CREATE TABLE log_heads (kind INTEGER, key INTEGER, last_seq INTEGER,
-                                     PRIMARY KEY (kind, key));",
+                                     PRIMARY KEY (kind, key));
+             CREATE TABLE log (kind INTEGER, key INTEGER, seq INTEGER, msg_id INTEGER,
+                               PRIMARY KEY (kind, key, seq));
+             CREATE TABLE inbox_staged (user_id INTEGER, seq INTEGER, msg_id INTEGER,
+                                        PRIMARY KEY (user_id, seq));",
         )
         .unwrap();
         (
