@@ -10,6 +10,7 @@ use common::cluster::Cluster;
 use common::live::*;
 use gochat::client::Client;
 use gochat::client::live::{Endpoint, Transport};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const POSTS: usize = 600;
@@ -33,14 +34,16 @@ async fn a_live_client_fails_over_to_the_other_connect_server() {
     });
     let mut bob_live = bob.live(bob_config).await.unwrap();
 
+    // The kill comes once a fifth of the posts are answered: mid-stream on any machine.
     let started = Instant::now();
+    let answered = AtomicUsize::new(0);
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        until_answered(&answered, POSTS / 5).await;
         cluster.kill9("connect-1");
-        Instant::now()
+        (Instant::now(), answered.load(Ordering::Relaxed))
     };
-    let (killed, ()) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(kill, post_all(&alice_live, POSTS, None, "m-"))
+    let ((killed, at_kill), ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(kill, post_all(&alice_live, POSTS, None, "m-", &answered))
     })
     .await
     .expect("every post answered within a minute");
@@ -52,13 +55,16 @@ async fn a_live_client_fails_over_to_the_other_connect_server() {
     )
     .await;
     println!(
-        "posted {POSTS} in {posted:?}, connect-1 killed at {:?}; bob reconnected {} time(s), \
+        "posted {POSTS} in {posted:?}, connect-1 killed at {:?} ({at_kill} answered); bob reconnected {} time(s), \
          recovered {}",
         killed - started,
         seen.reconnects,
         seen.recovered
     );
-    assert!(posted > killed - started, "connect-1 died mid-stream");
+    assert!(
+        at_kill < POSTS,
+        "connect-1 died mid-stream ({at_kill} answered)"
+    );
     assert!(seen.reconnects >= 1, "bob moved to connect-2 by himself");
     assert_once_in_order("bob", &seen.messages, "m-", POSTS);
 }

@@ -4,6 +4,7 @@
 use gochat::client::live::{Endpoint, Live, LiveConfig, LiveEvent, Message, Transport};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Posts in flight at once: several have lost their replies when a server dies.
@@ -81,7 +82,14 @@ pub fn assert_once_in_order(who: &str, seen: &[Message], prefix: &str, n: usize)
     );
 }
 
-pub async fn post_all(live: &Live, n: usize, to: Option<i64>, prefix: &str) {
+/// Post `n` messages, `WINDOW` at a time; `answered` counts those answered so far.
+pub async fn post_all(
+    live: &Live,
+    n: usize,
+    to: Option<i64>,
+    prefix: &str,
+    answered: &AtomicUsize,
+) {
     for start in (0..n).step_by(WINDOW) {
         let posts = (start..(start + WINDOW).min(n)).map(|i| {
             let text = format!("{prefix}{i}");
@@ -90,9 +98,24 @@ pub async fn post_all(live: &Live, n: usize, to: Option<i64>, prefix: &str) {
                     None => live.post(1, &text).await,
                     Some(to) => live.send_private(to, 1, &text).await,
                 }
-                .unwrap_or_else(|e| panic!("post {text}: {e}"))
+                .unwrap_or_else(|e| panic!("post {text}: {e}"));
+                answered.fetch_add(1, Ordering::Relaxed);
             }
         });
         futures::future::join_all(posts).await;
+    }
+}
+
+/// Wait until `answered` reaches `at_least` (the moment for a fault: posts in flight, not
+/// a fixed time, which a fast machine finishes every post before).
+pub async fn until_answered(answered: &AtomicUsize, at_least: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(Ordering::Relaxed) < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "only {} posts answered in 30 s",
+            answered.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
