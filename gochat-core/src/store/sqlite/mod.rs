@@ -362,6 +362,11 @@ mod tests {
             assert_eq!(store.last_seq(Log::Inbox(2)).await.unwrap(), 20);
             assert_eq!(heads_saved(&path), 0, "40 commits: no head saved yet");
         }
+        // The writer thread saves them once the store is dropped, on its own time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while heads_saved(&path) < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(heads_saved(&path), 3, "a store that closes saves its heads");
         Connection::open(&path)
             .unwrap()

@@ -372,9 +372,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
             Err(e) => {
                 tracing::error!("sqlite: a batch of writes failed: {e}");
                 let _ = conn.execute_batch("ROLLBACK");
-                // Whether a failed COMMIT left anything behind is not ours to guess (and a
-                // failure in the retry may have lost the heads lent to the batch): the
-                // heads are read afresh.
+                // Whether a failed COMMIT left anything behind is not ours to guess: the
+                // heads are read afresh from the file.
                 committed.heads.clear();
                 Some(Arc::new(e))
             }
