@@ -81,6 +81,9 @@ async fn counters_move_by_exactly_the_workload() {
         let r = post(api, "/push/pushRoom", &body.to_string()).await;
         assert_eq!(r.json()["code"], 0, "{}", r.body);
     }
+    let page = json!({"authToken": alice, "roomId": 1, "limit": 5});
+    let r = post(api, "/push/history", &page.to_string()).await;
+    assert_eq!(r.json()["code"], 0, "{}", r.body);
     // Everything delivered: 11 room messages to 3 connections, the private one to bob's.
     clients[2].next_matching(|v| v["msg"] == "psst").await; // it came before "once"
     for c in clients.iter_mut() {
@@ -114,6 +117,7 @@ async fn counters_move_by_exactly_the_workload() {
         ),
         ("gochat_messages_stored_total", 12.0),
         ("gochat_messages_duplicate_total", 1.0),
+        ("gochat_history_pages_total", 1.0),
         ("gochat_frames_delivered_total", 34.0),
         ("gochat_delivery_latency_seconds_count", 12.0),
         (r#"gochat_connections_open{transport="ws"}"#, -1.0),

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub stored: Counter,
     /// Posts that repeated a client id and were not stored again.
     pub duplicates: Counter,
+    /// History pages read (op 9, `/push/history`, replays after a reconnect).
+    pub history_pages: Counter,
     logins: Family<Outcome, Counter>,
     limited: Family<Limit, Counter>,
     /// Frames handed to connections' queues (one per recipient and message).
@@ -99,6 +101,7 @@ impl Metrics {
             connections_closed: Family::default(),
             posted: Family::default(),
             stored: Counter::default(),
+            history_pages: Counter::default(),
             duplicates: Counter::default(),
             logins: Family::default(),
             limited: Family::default(),
@@ -147,6 +150,11 @@ impl Metrics {
             "messages_duplicate",
             "Posts that repeated a client id and were not stored again",
             m.duplicates.clone(),
+        );
+        r.register(
+            "history_pages",
+            "History pages read: op 9, /push/history, replays after a reconnect",
+            m.history_pages.clone(),
         );
         r.register("logins", "Login attempts, by result", m.logins.clone());
         r.register(

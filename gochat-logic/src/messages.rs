@@ -162,10 +162,13 @@ impl Logic {
             .limit
             .unwrap_or(self.history.default_page)
             .clamp(1, self.history.page_limit);
-        self.store
+        let page = self
+            .store
             .read(log, req.range, limit)
             .await
-            .map_err(store_unavailable)
+            .map_err(store_unavailable)?;
+        gochat_core::metrics::metrics().history_pages.inc();
+        Ok(page)
     }
 }
 
