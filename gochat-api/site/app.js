@@ -11,6 +11,7 @@
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;          // messages shown on entering a room or conversation
 const GAP_PAGE = 200;     // messages asked for at a time to fill a gap
+const GAP_PATIENCE_MS = 1000; // how long a gap waits for the live stream before it is paged
 const BACKOFF_MIN = 250;  // ms before the first reconnect; doubles up to BACKOFF_MAX
 const BACKOFF_MAX = 5000;
 
@@ -31,7 +32,7 @@ const state = {
 // ---- logs: one room's messages, or the inbox; items kept by seq (or arrival with history off)
 
 function newLog(roomId) {
-  return { roomId, items: new Map(), last: 0, known: false, loaded: false, paging: false, oldest: null,
+  return { roomId, items: new Map(), last: 0, known: false, loaded: false, paging: false, gapTimer: null, oldest: null,
            moreBefore: false, counter: 0, ids: new Set(), roster: {}, unread: 0 };
 }
 
@@ -54,7 +55,7 @@ function put(log, m, { live = true } = {}) {
     if (log.oldest === null || m.seq < log.oldest) log.oldest = m.seq;
     if (!log.known) { log.known = true; log.last = m.seq - 1; }
     while (log.items.has(log.last + 1)) log.last += 1;
-    if (log.last < maxSeq(log)) askGap(log);
+    if (log.last < maxSeq(log)) awaitGap(log);
   }
   if (live && m.from !== state.me.userId) countUnread(log, m);
   return true;
@@ -66,7 +67,18 @@ function maxSeq(log) {
   return max;
 }
 
-// A seq jumped: page from the last contiguous one (one page request at a time per log).
+// A seq jumped while connected. That gap is nearly always in flight (a post's own reply
+// overtakes the fan-out of the messages stored before it), so it gets a moment to fill from
+// the live stream before it is paged.
+function awaitGap(log) {
+  if (log.gapTimer) return;
+  log.gapTimer = setTimeout(() => {
+    log.gapTimer = null;
+    if (log.last < maxSeq(log)) askGap(log);
+  }, GAP_PATIENCE_MS);
+}
+
+// Page from the last contiguous seq (one page request at a time per log).
 function askGap(log) {
   if (log.paging || !state.authed) return;
   log.paging = true;

@@ -103,6 +103,14 @@ pub(super) struct Driver {
     names: HashMap<UserId, String>,
 }
 
+/// Resolves at `due`, or never without one.
+async fn gap_due(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Whether a close means the session is over (reconnecting would be refused again).
 fn session_over(code: Option<u16>, reason: &str) -> bool {
     code == Some(1008)
@@ -205,8 +213,12 @@ impl Driver {
             name: reply["userName"].as_str().unwrap_or_default().to_owned(),
         };
         let first_room = self.rooms.first().copied();
+        let patience = self.config.gap_patience;
         let mut check = |log: Log, seq: u64, events: &mpsc::UnboundedSender<LiveEvent>| {
-            let o = self.logs.entry(log).or_insert_with(|| Order::new(seq));
+            let o = self
+                .logs
+                .entry(log)
+                .or_insert_with(|| Order::new(seq, patience));
             if o.last() > seq {
                 o.reset();
                 let _ = events.send(LiveEvent::HistoryReset {
@@ -451,6 +463,7 @@ impl Driver {
         let mut tick = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
         let mut expiry = tokio::time::interval(Duration::from_secs(1));
         loop {
+            let due = self.next_gap_due();
             tokio::select! {
                 inbound = link.inbound.recv() => {
                     heard = Instant::now();
@@ -482,6 +495,11 @@ impl Driver {
                     Some(cmd) => self.submit(cmd, Some(&mut link)).await,
                 },
                 _ = expiry.tick() => self.expire(),
+                _ = gap_due(due) => {
+                    if let Err(e) = self.page_due_gaps(&mut link).await {
+                        return End::Reconnect(e.to_string());
+                    }
+                }
                 _ = tick.tick() => {
                     if heard.elapsed() > keepalive * 2 + Duration::from_secs(5) {
                         return End::Reconnect("the server went silent".into());
@@ -510,9 +528,9 @@ impl Driver {
         if let Some(since) = out.page_since {
             if self.posting_to(log) {
                 // The gap is likely our own post, whose reply (with its seq) is on its way:
-                // look again when it comes rather than page now.
+                // let it wait rather than page now.
                 if let Some(o) = self.logs.get_mut(&log) {
-                    o.forget_page();
+                    o.wait_again(Instant::now());
                 }
                 return Ok(());
             }
@@ -546,6 +564,29 @@ impl Driver {
         }
     }
 
+    /// When the first gap left to the live stream is due to be paged.
+    fn next_gap_due(&self) -> Option<Instant> {
+        self.logs.values().filter_map(Order::gap_due).min()
+    }
+
+    /// Page the gaps whose patience ran out.
+    async fn page_due_gaps(&mut self, link: &mut Link) -> Result<(), ClientError> {
+        let now = Instant::now();
+        let due: Vec<Log> = self
+            .logs
+            .iter()
+            .filter(|(_, o)| o.gap_due().is_some_and(|t| t <= now))
+            .map(|(log, _)| *log)
+            .collect();
+        for log in due {
+            if let Some(o) = self.logs.get_mut(&log) {
+                let out = o.recheck(now);
+                self.settle(log, out, link).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a post into `log` is waiting for its reply.
     fn posting_to(&self, log: Log) -> bool {
         self.pending
@@ -556,7 +597,7 @@ impl Driver {
     /// Ask for the rest of a log after a replay that said `more`.
     async fn page_on(&mut self, log: Log, link: &mut Link) -> Result<(), ClientError> {
         let out = match self.logs.get_mut(&log) {
-            Some(o) => o.page(Vec::new(), true),
+            Some(o) => o.page_on(),
             None => return Ok(()),
         };
         self.settle(log, out, link).await
@@ -570,11 +611,12 @@ impl Driver {
             self.emit(LiveEvent::Message(m));
             return Ok(());
         };
+        let patience = self.config.gap_patience;
         let o = self
             .logs
             .entry(log)
-            .or_insert_with(|| Order::new(seq.saturating_sub(1)));
-        let out = o.arrive(seq, m);
+            .or_insert_with(|| Order::new(seq.saturating_sub(1), patience));
+        let out = o.arrive(seq, m, Instant::now());
         self.settle(log, out, link).await
     }
 }

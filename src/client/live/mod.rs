@@ -50,6 +50,11 @@ pub struct LiveConfig {
     /// How often the client pings; a connection silent for two of these (and a little) is
     /// taken for dead and replaced. Default 20 s.
     pub keepalive: Duration,
+    /// How long a gap that opens while connected waits for the live stream to fill it
+    /// before it is paged (`op 9`). Such a gap is nearly always in flight — a post's reply
+    /// overtakes the fan-out of the messages stored before it — and paging each at once
+    /// cost a history read per post in a busy room. Default 1 s.
+    pub gap_patience: Duration,
 }
 
 impl LiveConfig {
@@ -61,6 +66,7 @@ impl LiveConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             keepalive: Duration::from_secs(20),
+            gap_patience: Duration::from_secs(1),
         }
     }
 }

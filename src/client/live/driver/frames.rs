@@ -94,7 +94,11 @@ impl Driver {
                     };
                     let more = ok && v["more"] == true;
                     if let Some(o) = self.logs.get_mut(&log) {
-                        let out = o.page(items, more);
+                        let now = tokio::time::Instant::now();
+                        let out = match ok {
+                            true => o.page(items, more, now),
+                            false => o.page_refused(now),
+                        };
                         self.settle(log, out, link).await?;
                     }
                 }
@@ -113,9 +117,9 @@ impl Driver {
             }) => {
                 if !ok {
                     let _ = reply.send(Err(refused(v)));
-                    // A gap held back for this post is paged now.
+                    // A gap held back for this post is looked at again (paged if due).
                     if let Some(o) = self.logs.get_mut(&log) {
-                        let out = o.recheck();
+                        let out = o.recheck(tokio::time::Instant::now());
                         self.settle(log, out, link).await?;
                     }
                     return Ok(());
@@ -193,10 +197,11 @@ impl Driver {
         link: &mut Link,
     ) -> Result<(), ClientError> {
         let seq = v["seq"].as_u64().unwrap_or(0);
+        let patience = self.config.gap_patience;
         let o = self
             .logs
             .entry(Log::Room(room))
-            .or_insert_with(|| Order::new(seq));
+            .or_insert_with(|| Order::new(seq, patience));
         if o.last() > seq {
             o.reset();
             self.emit(LiveEvent::HistoryReset { room_id: room });
