@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The shortest patience: a page the server refuses is asked for again no faster than this.
+pub(crate) const MIN_PATIENCE: Duration = Duration::from_millis(100);
+
 /// What to do after a message or a page arrived.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Outcome<T> {
@@ -44,14 +47,15 @@ pub(crate) struct Order<T> {
 }
 
 impl<T> Order<T> {
-    /// A log delivered up to `last`, whose gaps are paged once open for `patience`.
+    /// A log delivered up to `last`, whose gaps are paged once open for `patience` (at
+    /// least [`MIN_PATIENCE`]).
     pub(crate) fn new(last: u64, patience: Duration) -> Self {
         Self {
             last,
             waiting: BTreeMap::new(),
             paging: None,
             gap_opened: None,
-            patience,
+            patience: patience.max(MIN_PATIENCE),
         }
     }
 
@@ -305,6 +309,15 @@ mod tests {
         assert_eq!(o.page_refused(at(600)).page_since, None);
         assert_eq!(o.gap_due(), Some(at(1100)));
         assert_eq!(o.recheck(at(1100)).page_since, Some(5));
+    }
+
+    #[test]
+    fn no_patience_still_asks_for_a_refused_page_at_most_every_tenth_of_a_second() {
+        let mut o = Order::new(5, Duration::ZERO);
+        assert_eq!(o.arrive(7, "g", at(0)).page_since, None);
+        assert_eq!(o.recheck(at(100)).page_since, Some(5));
+        assert_eq!(o.page_refused(at(150)).page_since, None);
+        assert_eq!(o.gap_due(), Some(at(250)));
     }
 
     #[test]
