@@ -53,7 +53,8 @@ pub struct LiveConfig {
     /// How long a gap that opens while connected waits for the live stream to fill it
     /// before it is paged (`op 9`). Such a gap is nearly always in flight — a post's reply
     /// overtakes the fan-out of the messages stored before it — and paging each at once
-    /// cost a history read per post in a busy room. Default 1 s; at least 100 ms.
+    /// cost a history read for about every second post in a busy room. Default 1 s; at
+    /// least 100 ms.
     pub gap_patience: Duration,
 }
 

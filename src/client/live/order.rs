@@ -5,8 +5,8 @@
 //! reach a connection in the order the fan-out takes them, and a post's own reply (with its
 //! seq) overtakes the fan-out of the messages stored just before it. So a gap is paged only
 //! once it has stayed open for the log's patience; the live stream fills the rest. Paging
-//! every gap at once cost a page read per post for a client posting in a busy room
-//! (docs/performance.md, "the posting socket's pages").
+//! every gap at once cost a page read for about every second post of a client posting in a
+//! busy room (docs/performance.md, "the posting socket's pages").
 
 use std::collections::BTreeMap;
 use std::time::Duration;
