@@ -3,7 +3,7 @@
 //! every frame — until the link is lost (reconnect, with backoff) or the session ends.
 
 use super::link::{Endpoint, Inbound, Link};
-use super::order::{Order, Outcome};
+use super::order::Order;
 use super::{Command, HistoryPage, LiveConfig, LiveEvent, Message, Posted};
 use crate::client::ClientError;
 use gochat_core::model::{NO_ROOM, Range, RoomId, User, UserId};
@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 mod frames;
+mod logs;
 use frames::{num, refused};
 
 /// How long the server has to answer the auth frame.
@@ -101,14 +102,6 @@ pub(super) struct Driver {
     me: User,
     /// Names of the users seen, to name the recipient of an own private message.
     names: HashMap<UserId, String>,
-}
-
-/// Resolves at `due`, or never without one.
-async fn gap_due(due: Option<Instant>) {
-    match due {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Whether a close means the session is over (reconnecting would be refused again).
@@ -212,25 +205,10 @@ impl Driver {
             id: num(reply, "userId"),
             name: reply["userName"].as_str().unwrap_or_default().to_owned(),
         };
-        let first_room = self.rooms.first().copied();
-        let patience = self.config.gap_patience;
-        let mut check = |log: Log, seq: u64, events: &mpsc::UnboundedSender<LiveEvent>| {
-            let o = self
-                .logs
-                .entry(log)
-                .or_insert_with(|| Order::new(seq, patience));
-            if o.last() > seq {
-                o.reset();
-                let _ = events.send(LiveEvent::HistoryReset {
-                    room_id: log.room_id(),
-                });
-            }
-        };
-        let events = self.events.clone();
-        if let Some(r) = first_room {
-            check(Log::Room(r), reply["seq"].as_u64().unwrap_or(0), &events);
+        if let Some(r) = self.rooms.first().copied() {
+            self.baseline(Log::Room(r), reply["seq"].as_u64().unwrap_or(0));
         }
-        check(Log::Inbox, reply["inboxSeq"].as_u64().unwrap_or(0), &events);
+        self.baseline(Log::Inbox, reply["inboxSeq"].as_u64().unwrap_or(0));
     }
 
     pub(super) async fn run(mut self) {
@@ -495,7 +473,7 @@ impl Driver {
                     Some(cmd) => self.submit(cmd, Some(&mut link)).await,
                 },
                 _ = expiry.tick() => self.expire(),
-                _ = gap_due(due) => {
+                _ = logs::gap_due(due) => {
                     if let Err(e) = self.page_due_gaps(&mut link).await {
                         return End::Reconnect(e.to_string());
                     }
@@ -510,37 +488,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    /// Hand over what a log's order says, and ask for a page if a gap opened.
-    async fn settle(
-        &mut self,
-        log: Log,
-        out: Outcome<Message>,
-        link: &mut Link,
-    ) -> Result<(), ClientError> {
-        for m in out.deliver {
-            if let Some(n) = self.recovering.as_mut() {
-                *n += 1;
-            }
-            self.emit(LiveEvent::Message(m));
-        }
-        if let Some(since) = out.page_since {
-            if self.posting_to(log) {
-                // The gap is likely our own post, whose reply (with its seq) is on its way:
-                // let it wait rather than page now.
-                if let Some(o) = self.logs.get_mut(&log) {
-                    o.wait_again(Instant::now());
-                }
-                return Ok(());
-            }
-            let id = self.id("page-");
-            self.internal.insert(id.clone(), Internal::Page(log));
-            let frame =
-                json!({"op": 9, "id": &id, "roomId": log.room_id(), "since": since, "limit": PAGE});
-            link.send(frame.to_string().as_bytes()).await?;
-        }
-        Ok(())
     }
 
     /// Fail the commands whose reply did not come in time.
@@ -562,61 +509,5 @@ impl Driver {
                 None => {}
             }
         }
-    }
-
-    /// When the first gap left to the live stream is due to be paged.
-    fn next_gap_due(&self) -> Option<Instant> {
-        self.logs.values().filter_map(Order::gap_due).min()
-    }
-
-    /// Page the gaps whose patience ran out.
-    async fn page_due_gaps(&mut self, link: &mut Link) -> Result<(), ClientError> {
-        let now = Instant::now();
-        let due: Vec<Log> = self
-            .logs
-            .iter()
-            .filter(|(_, o)| o.gap_due().is_some_and(|t| t <= now))
-            .map(|(log, _)| *log)
-            .collect();
-        for log in due {
-            if let Some(o) = self.logs.get_mut(&log) {
-                let out = o.recheck(now);
-                self.settle(log, out, link).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether a post into `log` is waiting for its reply.
-    fn posting_to(&self, log: Log) -> bool {
-        self.pending
-            .values()
-            .any(|p| matches!(p, Pending::Post { log: l, .. } if *l == log))
-    }
-
-    /// Ask for the rest of a log after a replay that said `more`.
-    async fn page_on(&mut self, log: Log, link: &mut Link) -> Result<(), ClientError> {
-        let out = match self.logs.get_mut(&log) {
-            Some(o) => o.page_on(),
-            None => return Ok(()),
-        };
-        self.settle(log, out, link).await
-    }
-
-    /// A message arrived in `log` (live, replayed, or our own post's reply).
-    async fn arrive(&mut self, log: Log, m: Message, link: &mut Link) -> Result<(), ClientError> {
-        self.names.insert(m.from.id, m.from.name.clone());
-        let Some(seq) = m.seq else {
-            // History off: no seq to order by.
-            self.emit(LiveEvent::Message(m));
-            return Ok(());
-        };
-        let patience = self.config.gap_patience;
-        let o = self
-            .logs
-            .entry(log)
-            .or_insert_with(|| Order::new(seq.saturating_sub(1), patience));
-        let out = o.arrive(seq, m, Instant::now());
-        self.settle(log, out, link).await
     }
 }

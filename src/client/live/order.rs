@@ -77,8 +77,8 @@ impl<T> Order<T> {
         self.paging = None;
     }
 
-    /// Not now (a post's reply, with the seq that may fill the gap, is on its way): let the
-    /// gap wait its patience again.
+    /// Not now (a post's reply, with the seq that may fill the gap, is on its way; or a page
+    /// could not fill it): let the gap wait its patience again.
     pub(crate) fn wait_again(&mut self, now: Instant) {
         self.paging = None;
         if !self.waiting.is_empty() {
@@ -188,18 +188,18 @@ impl<T> Order<T> {
                 page_since: self.ask(),
             };
         }
-        let mut out = self.page_refused(now);
+        // What is still missing is above the page: it waits its patience again.
+        self.wait_again(now);
+        let mut out = self.outcome(now);
         deliver.append(&mut out.deliver);
         out.deliver = deliver;
         out
     }
 
-    /// The page asked for was refused (or its answer said nothing more while a gap stays
-    /// above it): what is missing waits its patience again, rather than being asked for
-    /// again at once.
+    /// The page asked for was refused: what is missing waits its patience again, rather
+    /// than being asked for again at once.
     pub(crate) fn page_refused(&mut self, now: Instant) -> Outcome<T> {
-        self.paging = None;
-        self.gap_opened = Some(now);
+        self.wait_again(now);
         self.outcome(now)
     }
 }

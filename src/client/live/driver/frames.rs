@@ -5,7 +5,6 @@
 use super::{Driver, Internal, Log, Pending};
 use crate::client::ClientError;
 use crate::client::live::link::Link;
-use crate::client::live::order::Order;
 use crate::client::live::{HistoryPage, LiveEvent, Message, Posted};
 use gochat_core::model::{RoomId, User};
 use serde_json::Value;
@@ -196,16 +195,7 @@ impl Driver {
         v: &Value,
         link: &mut Link,
     ) -> Result<(), ClientError> {
-        let seq = v["seq"].as_u64().unwrap_or(0);
-        let patience = self.config.gap_patience;
-        let o = self
-            .logs
-            .entry(Log::Room(room))
-            .or_insert_with(|| Order::new(seq, patience));
-        if o.last() > seq {
-            o.reset();
-            self.emit(LiveEvent::HistoryReset { room_id: room });
-        }
+        self.baseline(Log::Room(room), v["seq"].as_u64().unwrap_or(0));
         if v["more"] == true {
             self.page_on(Log::Room(room), link).await?;
         }
