@@ -2,6 +2,7 @@
 //! the standalone sessions in one SQLite file (bundled SQLite, WAL journal).
 
 mod checkpoint;
+mod connection;
 mod heads;
 mod history;
 mod schema;
@@ -13,7 +14,6 @@ use crate::model::{Log, NewMessage, Page, Range, Stored, User, UserId, UserRecor
 use crate::{Error, Result};
 use async_trait::async_trait;
 use checkpoint::Checkpointer;
-use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,22 +59,6 @@ impl Drop for Inner {
     }
 }
 
-fn configure(conn: &Connection) -> Result<()> {
-    // WAL lets readers proceed during a write; NORMAL sync is durable across a process
-    // crash (not across power loss of the last transaction), the usual WAL trade-off.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    // The WAL file is cut back to this when it starts over (checkpoint.rs).
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-    // One plan per statement, whatever the values bound to it. Without this the bundled
-    // SQLite (built with STAT4) compiled every statement over a prefix of `log`'s or
-    // `inbox_staged`'s key again each time it was bound: every history page, every log
-    // head looked up. Each of our statements has one plan anyway: a primary key's range.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    Ok(())
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -104,21 +88,15 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let write = Connection::open(path)?;
-        configure(&write)?;
+        let write = connection::open(path)?;
         schema::migrate(&write)?;
         // Rows a previous run left staged; the writer merges them as it merges new ones.
         let staged: i64 = write.query_row("SELECT count(*) FROM inbox_staged", [], |r| r.get(0))?;
         // The checkpointer thread checkpoints instead (see checkpoint.rs).
         write.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpoints = Connection::open(path)?;
-        configure(&checkpoints)?;
+        let checkpoints = connection::open(path)?;
         let readers = (0..READERS)
-            .map(|_| {
-                let c = Connection::open(path)?;
-                configure(&c)?;
-                Ok(Mutex::new(c))
-            })
+            .map(|_| Ok(Mutex::new(connection::open(path)?)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -316,31 +294,6 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A history page's statement is compiled once, not again at every binding (the
-    /// bundled SQLite re-planned each one for its bound values: ~25 µs of a 50-message
-    /// page, `benches/history.rs`).
-    #[test]
-    fn statements_are_planned_once_whatever_is_bound_to_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("plan.db")).unwrap();
-        configure(&conn).unwrap();
-        schema::migrate(&conn).unwrap();
-        let sql = "SELECT seq FROM log WHERE kind = ?1 AND key = ?2 AND seq > ?3
-                   ORDER BY seq LIMIT ?4";
-        for n in 0..5i64 {
-            let mut st = conn.prepare_cached(sql).unwrap();
-            let rows: Vec<i64> = st
-                .query_map(params![1, n, n, 10], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            assert!(rows.is_empty());
-        }
-        let st = conn.prepare_cached(sql).unwrap();
-        let replanned = st.get_status(rusqlite::StatementStatus::RePrepare);
-        assert_eq!(replanned, 0, "compiled again {replanned} times");
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_in_memory() {
