@@ -5,7 +5,10 @@ use bytes::Bytes;
 use gochat_core::rpc::Fault;
 use http_body_util::Full;
 use hyper::Response;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    CONTENT_TYPE, HeaderValue,
+};
 use serde::Serialize;
 
 /// gochat's message for an unknown path or method.
@@ -29,13 +32,14 @@ pub type Body = Full<Bytes>;
 /// Add gochat's CORS headers.
 pub fn with_cors(mut resp: Response<Body>) -> Response<Body> {
     let h = resp.headers_mut();
-    h.insert("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+    // The `http` crate's constants: a string name is parsed anew in every response.
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(
-        "Access-Control-Allow-Headers",
+        ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Origin, X-Requested-With, Content-Type, Accept"),
     );
     h.insert(
-        "Access-Control-Allow-Methods",
+        ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, OPTIONS, POST, PUT, DELETE"),
     );
     resp

@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod error;
+pub mod hash;
 pub mod http;
 pub mod ids;
 pub mod limits;

@@ -22,6 +22,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     // `inbox_staged`'s key again each time it was bound: every history page, every log
     // head looked up. Each of our statements has one plan anyway: a primary key's range.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    // The writer alone has ~25 statements (messages, staging, heads, users, sessions,
+    // retention); rusqlite's default of 16 would evict and compile them again by turns.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

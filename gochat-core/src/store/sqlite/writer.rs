@@ -5,10 +5,10 @@
 
 use super::heads;
 use super::staging::{self, Staged};
+use crate::hash::FastMap;
 use crate::model::Log;
 use crate::{Error, Result};
 use rusqlite::Connection;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,7 +23,7 @@ pub const QUEUE: usize = 8192;
 #[derive(Default)]
 pub struct Batch {
     /// Heads read or moved in this transaction.
-    heads: HashMap<Log, u64>,
+    heads: FastMap<Log, u64>,
     /// Logs whose head this transaction moved.
     dirty: Vec<Log>,
     staged: Staged,
@@ -35,7 +35,7 @@ pub struct Batch {
 
 /// What one write moved of a [`Batch`], to undo with its savepoint.
 struct Undo {
-    heads: HashMap<Log, u64>,
+    heads: FastMap<Log, u64>,
     dirty: usize,
     staged: Staged,
 }
@@ -48,9 +48,9 @@ struct Undo {
 /// every commit made by any other connection, and never with our own.
 #[derive(Default)]
 pub struct Committed {
-    heads: HashMap<Log, u64>,
+    heads: FastMap<Log, u64>,
     /// Committed heads not saved yet (kept through an emptied cache: they are still ours).
-    unsaved: HashMap<Log, u64>,
+    unsaved: FastMap<Log, u64>,
     commits_unsaved: u32,
     data_version: Option<i64>,
 }
@@ -65,7 +65,9 @@ const UNSAVED_MAX: usize = 1 << 14;
 impl Committed {
     /// Called first in every transaction: forget the heads if another connection committed.
     fn validate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let now: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         if self.data_version != Some(now) {
             self.heads.clear();
             self.data_version = Some(now);
@@ -82,7 +84,7 @@ impl Committed {
     }
 
     /// Take in the heads of a transaction that committed, `saved` if it saved them all.
-    fn absorb(&mut self, heads: HashMap<Log, u64>, dirty: &[Log], saved: bool) {
+    fn absorb(&mut self, heads: FastMap<Log, u64>, dirty: &[Log], saved: bool) {
         if saved {
             self.unsaved.clear();
             self.commits_unsaved = 0;
@@ -322,7 +324,7 @@ fn run_batch(
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    begin(conn)?;
     let mut batch = Batch::after(staged, std::mem::take(committed));
     for j in jobs.iter_mut() {
         j.run(conn, &mut batch, true);
@@ -338,16 +340,28 @@ fn transaction(
     staged: Staged,
     committed: &mut Committed,
 ) -> std::result::Result<Staged, rusqlite::Error> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    begin(conn)?;
     committed.validate(conn)?;
     let mut batch = run_batch(conn, jobs, staged, committed)?;
     let ended = batch
         .flush(conn)
         .map_err(into_sqlite)
-        .and_then(|saved| conn.execute_batch("COMMIT").map(|()| saved));
+        .and_then(|saved| commit(conn).map(|()| saved));
     *committed = std::mem::take(&mut batch.committed);
     committed.absorb(batch.heads, &batch.dirty, ended?);
     Ok(batch.staged)
+}
+
+// Cached, as every statement of the writer's: `execute_batch` parsed these anew in every
+// transaction, a tenth of the writer's instructions for a small batch (docs/performance.md).
+fn begin(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?
+        .execute([])
+        .map(drop)
+}
+
+fn commit(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("COMMIT")?.execute([]).map(drop)
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: Staged) {
@@ -392,14 +406,14 @@ fn save_on_close(conn: &Connection, committed: Committed) -> Result<()> {
     if committed.unsaved.is_empty() {
         return Ok(());
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    begin(conn)?;
     let batch = Batch::after(Staged::default(), committed);
     let saved = batch.write_heads(conn);
     if saved.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
         return saved;
     }
-    conn.execute_batch("COMMIT")?;
+    commit(conn)?;
     Ok(())
 }
 
