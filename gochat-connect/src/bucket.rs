@@ -1,9 +1,9 @@
 //! [`Bucket`]: one shard of the connections, indexed by room and by user.
 
 use crate::channel::Channel;
+use gochat_core::hash::FastMap;
 use gochat_core::model::{RoomId, UserId};
 use parking_lot::{Mutex, MutexGuard};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A shard. Channels are spread over buckets by a stable hash of the user id, so that a
@@ -20,8 +20,8 @@ pub struct Bucket {
 
 #[derive(Default)]
 struct Index {
-    rooms: HashMap<RoomId, Members>,
-    users: HashMap<UserId, Members>,
+    rooms: FastMap<RoomId, Members>,
+    users: FastMap<UserId, Members>,
 }
 
 /// The channels of one room (or user): a dense list for fast broadcast, and each channel's
@@ -29,7 +29,7 @@ struct Index {
 #[derive(Default)]
 struct Members {
     list: Vec<Arc<Channel>>,
-    at: HashMap<u64, usize>,
+    at: FastMap<u64, usize>,
 }
 
 impl Members {
@@ -52,7 +52,7 @@ impl Members {
     }
 }
 
-fn detach(map: &mut HashMap<i64, Members>, key: i64, channel_id: u64) {
+fn detach(map: &mut FastMap<i64, Members>, key: i64, channel_id: u64) {
     if let Some(members) = map.get_mut(&key) {
         members.remove(channel_id);
         if members.list.is_empty() {

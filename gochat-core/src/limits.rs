@@ -6,7 +6,7 @@
 //! protects (a password hash, a store write), so a client over its limit costs almost
 //! nothing and never slows anyone else.
 
-use dashmap::DashMap;
+use crate::hash::FastDashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ const SWEEP_AT: usize = 100_000;
 
 /// Token buckets by key: `burst` tokens at most, `per_sec` added back each second.
 pub struct Buckets<K: Hash + Eq> {
-    map: DashMap<K, (f64, Instant)>,
+    map: FastDashMap<K, (f64, Instant)>,
     per_sec: f64,
     burst: f64,
 }
@@ -26,7 +26,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     /// Buckets of `burst` tokens refilled at `per_sec`; `None` (no limit) when `burst` is 0.
     pub fn new(per_sec: f64, burst: u32) -> Option<Self> {
         (burst > 0).then(|| Self {
-            map: DashMap::new(),
+            map: FastDashMap::default(),
             per_sec: per_sec.max(0.0),
             burst: f64::from(burst),
         })
@@ -69,7 +69,7 @@ fn wait_for(tokens: f64, per_sec: f64) -> Duration {
 
 /// Lockouts by key: `max` failures within `window` lock the key until the window ends.
 pub struct Lockout<K: Hash + Eq> {
-    map: DashMap<K, (u32, Instant)>,
+    map: FastDashMap<K, (u32, Instant)>,
     max: u32,
     window: Duration,
 }
@@ -78,7 +78,7 @@ impl<K: Hash + Eq + Clone> Lockout<K> {
     /// `None` (no limit) when `max` is 0.
     pub fn new(max: u32, window: Duration) -> Option<Self> {
         (max > 0).then(|| Self {
-            map: DashMap::new(),
+            map: FastDashMap::default(),
             max,
             window,
         })
@@ -173,7 +173,7 @@ fn prefix(net: u128, addr: u128, len: u8, bits: u32) -> bool {
 
 /// Open connections counted per key (an address, a user), up to `max` each.
 pub struct OpenCount<K: Hash + Eq> {
-    open: DashMap<K, u32>,
+    open: FastDashMap<K, u32>,
     max: u32,
 }
 
@@ -193,7 +193,7 @@ impl<K: Hash + Eq + Clone> OpenCount<K> {
     pub fn new(max: u32) -> Option<Arc<Self>> {
         (max > 0).then(|| {
             Arc::new(Self {
-                open: DashMap::new(),
+                open: FastDashMap::default(),
                 max,
             })
         })

@@ -31,7 +31,7 @@ pub struct Logic {
     pub(crate) passwords: Passwords,
     /// Names of users looked up as recipients, by id. A user's id and name never change, so
     /// entries never go stale; the map is cleared when it reaches [`NAME_CACHE_MAX`].
-    names: dashmap::DashMap<UserId, String>,
+    names: gochat_core::hash::FastDashMap<UserId, String>,
     /// `hash_workers` permits: argon2 is CPU- and memory-bound (19 MiB per hash by default),
     /// so a burst of logins queues here instead of starting hundreds of hashes at once, and
     /// leaves a core to the rest of the server.
@@ -95,7 +95,7 @@ impl Logic {
         Ok(Self {
             ids: Snowflake::new(config.node_id),
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
-            names: dashmap::DashMap::new(),
+            names: gochat_core::hash::FastDashMap::default(),
             hashing: tokio::sync::Semaphore::new(hash_workers(
                 config.hash_workers,
                 std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -4,9 +4,9 @@ use crate::entry::{Entry, InFlight};
 use crate::pipeline::{Counters, Parts, Pipeline};
 use crate::router::route;
 use gochat_core::config::TaskConfig;
+use gochat_core::hash::FastMap;
 use gochat_core::queue::{Receipt, Received};
 use gochat_core::{Peers, Queue, Sessions};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
@@ -71,7 +71,7 @@ impl Task {
         let acker = tokio::spawn(acknowledge(self.queue.clone(), done_rx));
         let pipelines = TaskTracker::new();
         let abandon = CancellationToken::new();
-        let mut senders: HashMap<String, mpsc::UnboundedSender<Parts>> = HashMap::new();
+        let mut senders: FastMap<String, mpsc::UnboundedSender<Parts>> = FastMap::default();
         let in_flight = InFlight::default();
         let depth = tokio::spawn(report_depth(self.queue.clone(), shutdown.clone()));
 
@@ -169,7 +169,7 @@ impl Task {
     /// The sender of `server`'s pipeline, starting one if there is none.
     fn pipeline<'a>(
         &self,
-        senders: &'a mut HashMap<String, mpsc::UnboundedSender<Parts>>,
+        senders: &'a mut FastMap<String, mpsc::UnboundedSender<Parts>>,
         tasks: &TaskTracker,
         abandon: &CancellationToken,
         server: &str,

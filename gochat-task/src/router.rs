@@ -2,10 +2,11 @@
 
 use crate::consumer::Routed;
 use gochat_core::Sessions;
+use gochat_core::hash::FastMap;
 use gochat_core::model::{Delivery, Target, UserId};
 use gochat_core::queue::Received;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Deliveries grouped by connect server, each group in queue order, each delivery with a
 /// tag of the caller's (the index of its queue entry).
@@ -46,8 +47,8 @@ fn lookup_key(target: &Target) -> Target {
 async fn look_up(
     sessions: &dyn Sessions,
     batch: &[Received],
-) -> gochat_core::Result<HashMap<Target, Vec<String>>> {
-    let mut servers_of: HashMap<Target, Vec<String>> = HashMap::new();
+) -> gochat_core::Result<FastMap<Target, Vec<String>>> {
+    let mut servers_of: FastMap<Target, Vec<String>> = FastMap::default();
     let mut users = BTreeSet::new();
     for r in batch {
         match lookup_key(&r.delivery.target) {
@@ -76,7 +77,7 @@ async fn look_up(
             users.len()
         )));
     }
-    let of_user: HashMap<UserId, Vec<String>> = users.into_iter().zip(found).collect();
+    let of_user: FastMap<UserId, Vec<String>> = users.into_iter().zip(found).collect();
     let servers_of_user = |user: &UserId| of_user.get(user).cloned().unwrap_or_default();
     for r in batch {
         // A batch often repeats a conversation (a burst between two users): merge it once.

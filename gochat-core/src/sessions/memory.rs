@@ -2,9 +2,10 @@
 
 use super::Sessions;
 use crate::Result;
+use crate::hash::FastMap;
 use crate::model::{NO_ROOM, Presence, RoomId, User, UserId};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -68,19 +69,19 @@ impl ServerCounts {
 
 #[derive(Default)]
 struct State {
-    tokens: HashMap<String, (User, Instant)>,
+    tokens: FastMap<String, (User, Instant)>,
     /// The current login token of each user (for single-login revocation).
-    current: HashMap<UserId, String>,
+    current: FastMap<UserId, String>,
     /// room → user → (name, connections per server).
-    rooms: HashMap<RoomId, BTreeMap<UserId, (String, ServerCounts)>>,
+    rooms: FastMap<RoomId, BTreeMap<UserId, (String, ServerCounts)>>,
     /// user → connections per server.
-    users: HashMap<UserId, ServerCounts>,
+    users: FastMap<UserId, ServerCounts>,
     /// Open connections recorded per server, so that expiry finds the servers to check.
     per_server: ServerCounts,
     /// Each server id once, shared by every count that names it.
-    server_ids: HashMap<String, Arc<str>>,
+    server_ids: FastMap<String, Arc<str>>,
     /// When each server's presence lease runs out.
-    leases: HashMap<String, Instant>,
+    leases: FastMap<String, Instant>,
     logins_since_sweep: u32,
 }
 

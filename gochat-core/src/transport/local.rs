@@ -1,10 +1,10 @@
 //! [`LocalTransport`]: layers in one process call each other directly.
 
 use super::Transport;
+use crate::hash::FastDashMap;
 use crate::rpc::{ConnectService, LogicService};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use dashmap::DashMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// token fires.
 #[derive(Default)]
 pub struct LocalTransport {
-    logic: DashMap<String, (Arc<dyn LogicService>, CancellationToken)>,
-    connect: DashMap<String, (Arc<dyn ConnectService>, CancellationToken)>,
+    logic: FastDashMap<String, (Arc<dyn LogicService>, CancellationToken)>,
+    connect: FastDashMap<String, (Arc<dyn ConnectService>, CancellationToken)>,
 }
 
 impl LocalTransport {
@@ -37,7 +37,7 @@ fn local_addr(kind: &str, bind: &str) -> Result<String> {
 
 /// Serve `service` under the local address made of `kind` and `bind`.
 fn register<S: ?Sized>(
-    map: &DashMap<String, (Arc<S>, CancellationToken)>,
+    map: &FastDashMap<String, (Arc<S>, CancellationToken)>,
     kind: &str,
     bind: &str,
     service: Arc<S>,
@@ -50,7 +50,7 @@ fn register<S: ?Sized>(
 
 /// The service served at `addr`, unless it is unknown or shut down.
 fn find<S: ?Sized>(
-    map: &DashMap<String, (Arc<S>, CancellationToken)>,
+    map: &FastDashMap<String, (Arc<S>, CancellationToken)>,
     addr: &str,
 ) -> Result<Arc<S>> {
     match map.get(addr) {

@@ -1,10 +1,10 @@
 //! [`Peers`]: find a layer instance in the Registry and dial it through the Transport.
 
 use super::Transport;
+use crate::hash::FastDashMap;
 use crate::registry::{Instance, Kind, Registry};
 use crate::rpc::{ConnectService, LogicService};
 use crate::{Error, Result};
-use dashmap::DashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
@@ -24,12 +24,12 @@ pub struct Peers {
     connect_list: watch::Receiver<Vec<Instance>>,
     /// Dialed clients by address. Entries for instances that left are harmless: an address
     /// is only looked up after the registry lists it.
-    logic_clients: DashMap<String, Arc<dyn LogicService>>,
-    connect_clients: DashMap<String, Arc<dyn ConnectService>>,
+    logic_clients: FastDashMap<String, Arc<dyn LogicService>>,
+    connect_clients: FastDashMap<String, Arc<dyn ConnectService>>,
     /// Round-robin cursor over logic instances.
     next_logic: AtomicUsize,
     /// Logic addresses whose last dial failed, and when.
-    unreachable: DashMap<String, std::time::Instant>,
+    unreachable: FastDashMap<String, std::time::Instant>,
 }
 
 impl Peers {
@@ -39,10 +39,10 @@ impl Peers {
             transport,
             logic_list: registry.watch(Kind::Logic).await?,
             connect_list: registry.watch(Kind::Connect).await?,
-            logic_clients: DashMap::new(),
-            connect_clients: DashMap::new(),
+            logic_clients: FastDashMap::default(),
+            connect_clients: FastDashMap::default(),
             next_logic: AtomicUsize::new(0),
-            unreachable: DashMap::new(),
+            unreachable: FastDashMap::default(),
         })
     }
 
