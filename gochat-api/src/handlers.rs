@@ -20,7 +20,7 @@ struct AuthInfo {
 }
 
 /// A route's function.
-type Handler = for<'a> fn(&'a Fields, &'a dyn LogicService) -> BoxFuture<'a, Answer>;
+type Handler = for<'a, 'b> fn(&'a Fields<'b>, &'a dyn LogicService) -> BoxFuture<'a, Answer>;
 
 /// Every REST route: its path and the function that answers it.
 pub const ROUTES: [(&str, Handler); 9] = [
@@ -44,7 +44,7 @@ pub fn route(path: &str) -> Option<Handler> {
 /// whether it succeeded (code 0).
 pub async fn answer(
     handler: Handler,
-    f: &Fields,
+    f: &Fields<'_>,
     logic: &dyn LogicService,
 ) -> (Response<Body>, bool) {
     match handler(f, logic).await {
@@ -77,7 +77,7 @@ impl From<Fault> for Refusal {
 /// What a route's function returns.
 pub type Answer = Result<Response<Body>, Refusal>;
 
-async fn register(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn register(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let (name, pass) = (f.string("userName")?, f.string("passWord")?);
     Ok(envelope::ok(
         logic.register(name, pass).await?,
@@ -85,7 +85,7 @@ async fn register(f: &Fields, logic: &dyn LogicService) -> Answer {
     ))
 }
 
-async fn login(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn login(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let (name, pass) = (f.string("userName")?, f.string("passWord")?);
     Ok(envelope::ok(
         logic.login(name, pass).await?,
@@ -93,7 +93,7 @@ async fn login(f: &Fields, logic: &dyn LogicService) -> Answer {
     ))
 }
 
-async fn check_auth(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn check_auth(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let user = logic.check_auth(f.string("authToken")?).await?;
     let data = AuthInfo {
         user_id: user.id,
@@ -102,7 +102,7 @@ async fn check_auth(f: &Fields, logic: &dyn LogicService) -> Answer {
     Ok(envelope::ok(data, "auth success"))
 }
 
-async fn logout(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn logout(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     logic.logout(f.string("authToken")?).await?;
     Ok(envelope::ok((), "logout ok!"))
 }
@@ -116,7 +116,7 @@ fn posted(p: Posted) -> Value {
     data
 }
 
-async fn push(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn push(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let req = PushRequest {
         msg: f.string("msg")?,
         to_user_id: f.to_user()?,
@@ -132,7 +132,7 @@ async fn push(f: &Fields, logic: &dyn LogicService) -> Answer {
     })
 }
 
-async fn push_room(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn push_room(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let req = RoomPushRequest {
         msg: f.string("msg")?,
         room_id: f.room()?,
@@ -147,7 +147,7 @@ async fn push_room(f: &Fields, logic: &dyn LogicService) -> Answer {
     })
 }
 
-async fn history(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn history(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let range = match (f.opt_count("since")?, f.opt_count("before")?) {
         (Some(_), Some(_)) => {
             return Err(Refusal::Invalid("give since or before, not both".into()));
@@ -180,13 +180,13 @@ async fn history(f: &Fields, logic: &dyn LogicService) -> Answer {
     Ok(envelope::ok(data, "ok"))
 }
 
-async fn count(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn count(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let room = f.room()?;
     logic.count(f.string("authToken")?, room).await?;
     Ok(envelope::ok("", "ok"))
 }
 
-async fn room_info(f: &Fields, logic: &dyn LogicService) -> Answer {
+async fn room_info(f: &Fields<'_>, logic: &dyn LogicService) -> Answer {
     let room = f.room()?;
     logic.room_info(f.string("authToken")?, room).await?;
     Ok(envelope::ok("", "ok"))
