@@ -15,6 +15,7 @@ cargo build --release --quiet --bin gochat --bin gochat-bench
 bin=${GOCHAT_BIN:-target/release/gochat}
 messages=${MESSAGES:-3000}
 work=$(mktemp -d)
+pid=""
 out=${KEEP:-$work}/cg
 mkdir -p "$(dirname "$out")"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -147,26 +147,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 }
 
 /// A field's name: borrowed from the body, unless it had escapes to undo.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Name<'a> {
-            type Value = Key<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-        }
-        d.deserialize_str(Name(std::marker::PhantomData))
-    }
-}
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +205,10 @@ mod tests {
         // The last of a repeated field counts; an escaped name is still its name.
         let f = Fields::parse(br#"{"roomId":1,"roomId":7,"\u0061uthToken":"t","n":null}"#).unwrap();
         assert_eq!(f.room().unwrap(), 7);
+        assert!(
+            matches!(f.0[0].0, Cow::Borrowed("roomId")),
+            "a plain name is borrowed"
+        );
         assert_eq!(f.string("authToken").unwrap(), "t");
         assert_eq!(f.opt_int("n").unwrap(), None);
         assert_eq!(f.string("msg").unwrap_err(), "msg is required");
