@@ -50,6 +50,16 @@ def ratio(a, b):
     return f"**{a / b * 100:.0f} %**" if a and b else "—"
 
 
+def cpu(r):
+    w = r.get("server_per_msg")
+    return f"{w['user_us']:.0f} + {w['sys_us']:.0f} µs, {w['context_switches']:.2f} switches" if w else "—"
+
+
+def cpu_total(r):
+    w = r.get("server_per_msg")
+    return w["user_us"] + w["sys_us"] if w else None
+
+
 def clean(r):
     return r is not None and r["lost"] == 0 and r["duplicates"] == 0
 
@@ -66,6 +76,7 @@ def main(path):
     c, o = find(rows, "private", "ceiling"), find(rows, "private", "ours")
     if c and o:
         add(f"| private, 1 000 users, 20 000 messages, 32 senders | {k(c['deliveries_per_s'])} msgs/s | {k(o['deliveries_per_s'])} msgs/s | {ratio(o['deliveries_per_s'], c['deliveries_per_s'])} | ≥ 90 % |")
+        add(f"| the same: server CPU per message, user + kernel, and context switches | {cpu(c)} | {cpu(o)} | {ratio(cpu_total(o), cpu_total(c))} of its CPU | — |")
     c, o = find(rows, "room", "ceiling", senders=1), find(rows, "room", "ours", senders=1)
     if c and o:
         lc, lo = c["latency_ms"], o["latency_ms"]

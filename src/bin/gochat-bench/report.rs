@@ -47,6 +47,11 @@ pub struct Report {
     /// (after − start) / users: what a user costs the server, registration, login and
     /// connection together.
     pub rss_per_user_bytes: Option<u64>,
+    /// The server's CPU time and context switches per message sent, from the first send
+    /// to the last delivery (every thread; registration and login are left out): where the
+    /// time goes when the machine, not the server, caps `deliveries_per_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_per_msg: Option<ServerWork>,
     /// Connections the server closed during the test.
     pub closed: u64,
     /// Seconds to open every connection (`hold`).
@@ -139,4 +144,104 @@ pub fn rss_kb(pid: Option<u32>) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A process's CPU time and context switches so far, every thread together.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkSample {
+    user_ticks: u64,
+    sys_ticks: u64,
+    switches: u64,
+}
+
+/// What the server spent per message between two [`WorkSample`]s.
+#[derive(Debug, Default, Serialize)]
+pub struct ServerWork {
+    /// User-space CPU, µs.
+    pub user_us: f64,
+    /// Kernel CPU, µs.
+    pub sys_us: f64,
+    /// Context switches (voluntary and not) of the threads alive at the end.
+    pub context_switches: f64,
+}
+
+/// /proc counts CPU time in USER_HZ ticks, 100 a second on every Linux architecture.
+const TICK_US: f64 = 10_000.0;
+
+/// The server's CPU time (/proc/PID/stat: every thread, dead ones included) and context
+/// switches (/proc/PID/task/*/status: the live threads) now.
+pub fn work_sample(pid: Option<u32>) -> Option<WorkSample> {
+    let pid = pid?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is the first, utime the
+    // 12th and stime the 13th (proc(5), fields 14 and 15).
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user_ticks = rest.get(11)?.parse().ok()?;
+    let sys_ticks = rest.get(12)?.parse().ok()?;
+    let mut switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        // A thread may end between the listing and the read: it is simply not counted.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        switches += status
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            })
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(WorkSample {
+        user_ticks,
+        sys_ticks,
+        switches,
+    })
+}
+
+impl ServerWork {
+    /// The work between `from` and `to`, per one of `messages`.
+    pub fn per_message(
+        from: Option<WorkSample>,
+        to: Option<WorkSample>,
+        messages: u64,
+    ) -> Option<Self> {
+        let (from, to) = (from?, to?);
+        let n = messages.max(1) as f64;
+        let ticks = |a: u64, b: u64| b.saturating_sub(a) as f64 * TICK_US / n;
+        Some(Self {
+            user_us: ticks(from.user_ticks, to.user_ticks),
+            sys_us: ticks(from.sys_ticks, to.sys_ticks),
+            context_switches: to.switches.saturating_sub(from.switches) as f64 / n,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample counts this very process: CPU burnt between two samples shows up in
+    /// them, divided over the messages.
+    #[test]
+    fn a_samples_difference_is_the_cpu_spent_between_them() {
+        let me = Some(std::process::id());
+        let before = work_sample(me).expect("this process's /proc entries");
+        let spin = std::time::Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < std::time::Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let after = work_sample(me).unwrap();
+        let per = ServerWork::per_message(Some(before), Some(after), 100).unwrap();
+        let spent_us = (per.user_us + per.sys_us) * 100.0;
+        // 200 ms of spinning, counted in 10 ms ticks; a loaded machine may deschedule us.
+        assert!(spent_us >= 50_000.0, "only {spent_us} µs counted");
+        assert!(spent_us <= 2_000_000.0, "{spent_us} µs counted for 200 ms");
+        assert!(ServerWork::per_message(None, Some(after), 1).is_none());
+    }
 }

@@ -2,7 +2,7 @@
 //! their own [`Tally`]; the main task sends, shows progress and decides when it is over.
 
 use crate::Args;
-use crate::report::{Latency, Report, rss_kb};
+use crate::report::{Latency, Report, ServerWork, rss_kb, work_sample};
 use crate::users;
 use gochat::client::live::LiveConfig;
 use gochat::client::{Client, Connection, Event};
@@ -258,9 +258,11 @@ fn senders_runtime() -> &'static tokio::runtime::Runtime {
 
 /// Send `m` messages (ids `0..m`) from `senders` tasks at `rate` (on `runtime`, or beside
 /// the receivers), each through `send(sender, id, text)` which says whether the server
-/// took it; wait until the crowd has received them (or gone quiet) and fill in the report.
+/// took it; wait until the crowd has received them (or gone quiet) and fill in the report,
+/// with the work of the `server` process if its pid is known.
 async fn drive<F, Fut>(
     report: &mut Report,
+    server: Option<u32>,
     crowd: Crowd,
     (senders, rate): (usize, u64),
     runtime: Option<&tokio::runtime::Runtime>,
@@ -279,6 +281,7 @@ where
     let clients = Arc::new(clients);
     let (m, senders) = (report.messages, senders.max(1));
     let sent = Arc::new(AtomicU64::new(0));
+    let work_before = work_sample(server);
     let first = now_us();
     let start = Instant::now();
     let per = m.div_ceil(senders);
@@ -310,7 +313,9 @@ where
         })
         .collect();
     wait_delivered(report.expected, &sent, m as u64, &totals).await;
+    let work_after = work_sample(server);
     jobs.iter().for_each(|j| j.abort());
+    report.server_per_msg = ServerWork::per_message(work_before, work_after, m as u64);
     finish(report, &tallies, &totals, first, sent.load(Relaxed));
     report.answer_ms = Some(Latency::of(std::mem::take(&mut *lock(&answers))));
     tasks.iter().for_each(|t| t.abort());
@@ -399,6 +404,7 @@ pub async fn room(
     let on = Some(senders_runtime());
     drive(
         &mut report,
+        args.server_pid,
         crowd,
         (senders, rate),
         on,
@@ -425,6 +431,7 @@ pub async fn private(
     let room = args.room;
     drive(
         &mut report,
+        args.server_pid,
         crowd,
         (senders, rate),
         None,
