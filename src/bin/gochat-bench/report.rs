@@ -147,11 +147,14 @@ pub fn rss_kb(pid: Option<u32>) -> Option<u64> {
 }
 
 /// A process's CPU time and context switches so far, every thread together.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkSample {
     user_ticks: u64,
     sys_ticks: u64,
-    switches: u64,
+    /// Context switches so far of each live thread, by thread id: a thread that ends
+    /// between two samples (an idle blocking-pool thread, after 10 s) takes its count
+    /// with it, so only the threads of both samples are compared.
+    switches: std::collections::HashMap<u32, u64>,
 }
 
 /// What the server spent per message between two [`WorkSample`]s.
@@ -161,7 +164,8 @@ pub struct ServerWork {
     pub user_us: f64,
     /// Kernel CPU, µs.
     pub sys_us: f64,
-    /// Context switches (voluntary and not) of the threads alive at the end.
+    /// Context switches (voluntary and not) of the threads alive at the end (those that
+    /// ended earlier are not counted).
     pub context_switches: f64,
 }
 
@@ -178,16 +182,19 @@ pub fn work_sample(pid: Option<u32>) -> Option<WorkSample> {
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let user_ticks = rest.get(11)?.parse().ok()?;
     let sys_ticks = rest.get(12)?.parse().ok()?;
-    let mut switches = 0;
+    let mut switches = std::collections::HashMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
         .flatten()
     {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
         // A thread may end between the listing and the read: it is simply not counted.
         let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
             continue;
         };
-        switches += status
+        let count = status
             .lines()
             .filter_map(|l| {
                 l.strip_prefix("voluntary_ctxt_switches:")
@@ -195,6 +202,7 @@ pub fn work_sample(pid: Option<u32>) -> Option<WorkSample> {
             })
             .filter_map(|v| v.trim().parse::<u64>().ok())
             .sum::<u64>();
+        switches.insert(tid, count);
     }
     Some(WorkSample {
         user_ticks,
@@ -216,7 +224,12 @@ impl ServerWork {
         Some(Self {
             user_us: ticks(from.user_ticks, to.user_ticks),
             sys_us: ticks(from.sys_ticks, to.sys_ticks),
-            context_switches: to.switches.saturating_sub(from.switches) as f64 / n,
+            context_switches: to
+                .switches
+                .iter()
+                .map(|(tid, now)| now.saturating_sub(*from.switches.get(tid).unwrap_or(&0)))
+                .sum::<u64>() as f64
+                / n,
         })
     }
 }
@@ -225,23 +238,54 @@ impl ServerWork {
 mod tests {
     use super::*;
 
-    /// The sample counts this very process: CPU burnt between two samples shows up in
-    /// them, divided over the messages.
+    /// The sample counts this very process: CPU burnt and a thread's sleeps between two
+    /// samples show up in them, divided over the messages.
     #[test]
-    fn a_samples_difference_is_the_cpu_spent_between_them() {
+    fn a_samples_difference_is_the_work_done_between_them() {
         let me = Some(std::process::id());
+        // A thread that sleeps 20 times in the window, alive at its end: 20 switches at least.
+        let (slept, sleeper_waits) = std::sync::mpsc::channel();
+        let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            wait_for_go.recv().unwrap();
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            slept.send(()).unwrap();
+            let _ = wait_for_go.recv();
+        });
+        // And one that switched 50 times before the window and ends in it: its count goes
+        // with it, and must not hide the sleeper's.
+        let (ended, end) = std::sync::mpsc::channel::<()>();
+        let (switched, has_switched) = std::sync::mpsc::channel();
+        let ending = std::thread::spawn(move || {
+            for _ in 0..50 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            switched.send(()).unwrap();
+            let _ = end.recv();
+        });
+        has_switched.recv().unwrap();
         let before = work_sample(me).expect("this process's /proc entries");
+        drop(ended);
+        ending.join().unwrap();
+        go.send(()).unwrap();
+        sleeper_waits.recv().unwrap();
         let spin = std::time::Instant::now();
         let mut x = 0u64;
         while spin.elapsed() < std::time::Duration::from_millis(200) {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         let after = work_sample(me).unwrap();
-        let per = ServerWork::per_message(Some(before), Some(after), 100).unwrap();
+        drop(go);
+        sleeper.join().unwrap();
+        let per = ServerWork::per_message(Some(before), Some(after.clone()), 100).unwrap();
         let spent_us = (per.user_us + per.sys_us) * 100.0;
         // 200 ms of spinning, counted in 10 ms ticks; a loaded machine may deschedule us.
         assert!(spent_us >= 50_000.0, "only {spent_us} µs counted");
         assert!(spent_us <= 2_000_000.0, "{spent_us} µs counted for 200 ms");
+        let switches = per.context_switches * 100.0;
+        assert!(switches >= 20.0, "only {switches} context switches counted");
         assert!(ServerWork::per_message(None, Some(after), 1).is_none());
     }
 }
