@@ -47,9 +47,10 @@ pub struct Report {
     /// (after − start) / users: what a user costs the server, registration, login and
     /// connection together.
     pub rss_per_user_bytes: Option<u64>,
-    /// The server's CPU time and context switches per message sent, from the first send
-    /// to the last delivery (every thread; registration and login are left out): where the
-    /// time goes when the machine, not the server, caps `deliveries_per_s`.
+    /// The server's CPU time and context switches per message of the test (a room post
+    /// with all its deliveries counts one), from the first send to the last delivery
+    /// (every thread; registration and login are left out): where the time goes when the
+    /// machine, not the server, caps `deliveries_per_s`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_per_msg: Option<ServerWork>,
     /// Connections the server closed during the test.
