@@ -141,9 +141,15 @@ impl Latency {
 /// The resident memory of a process, in KiB.
 pub fn rss_kb(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status_number(&status, "VmRSS:")
+}
+
+/// The number on the line of /proc/…/status that starts with `name` (a unit after it, as in
+/// `VmRSS:    1234 kB`, left out).
+fn status_number(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -195,13 +201,9 @@ pub fn work_sample(pid: Option<u32>) -> Option<WorkSample> {
         let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
             continue;
         };
-        let count = status
-            .lines()
-            .filter_map(|l| {
-                l.strip_prefix("voluntary_ctxt_switches:")
-                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
-            })
-            .filter_map(|v| v.trim().parse::<u64>().ok())
+        let count = ["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]
+            .iter()
+            .filter_map(|name| status_number(&status, name))
             .sum::<u64>();
         switches.insert(tid, count);
     }
