@@ -71,6 +71,12 @@ pub fn timestamp_ms(id: i64) -> i64 {
     (id >> (NODE_BITS + SEQ_BITS)) + EPOCH_MS
 }
 
+/// The smallest id a generator may mint at Unix millisecond `unix_ms`: every id minted
+/// before it is smaller (a store finds the ids older than a time by this bound).
+pub fn first_id_at(unix_ms: i64) -> i64 {
+    (unix_ms - EPOCH_MS).max(0) << (NODE_BITS + SEQ_BITS)
+}
+
 /// The node id encoded in a snowflake id.
 pub fn node_of(id: i64) -> u16 {
     ((id >> SEQ_BITS) & i64::from(MAX_NODE)) as u16
@@ -89,6 +95,7 @@ mod tests {
         assert!(id > 0);
         assert_eq!(timestamp_ms(id), 1_795_721_492_000);
         assert_eq!(node_of(id), 7);
+        assert!(first_id_at(1_795_721_492_000) <= id && id < first_id_at(1_795_721_492_001));
     }
 
     #[test]

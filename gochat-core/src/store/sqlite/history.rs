@@ -1,11 +1,10 @@
-//! Message history in SQLite: appending (seqs assigned in the writer's transaction), paging
-//! a log, and retention in bounded steps.
+//! Message history in SQLite: appending (seqs assigned in the writer's transaction) and
+//! paging a log. Retention is retention.rs.
 
 use super::heads::{self, log_key};
 use super::writer::Batch;
 use crate::Result;
 use crate::model::{Log, NewMessage, Page, Range, Stored, StoredMessage, User};
-use crate::store::Retention;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Give `log` its next seq for message `msg_id`. An inbox's row is staged (staging.rs).
@@ -52,20 +51,6 @@ pub fn append(
             return Ok(first);
         }
     }
-    conn.prepare_cached(
-        "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        m.id,
-        m.room_id,
-        m.from.id,
-        m.from.name,
-        m.to.as_ref().map(|u| u.id),
-        m.to.as_ref().map(|u| u.name.as_str()),
-        m.msg,
-        m.created_ms
-    ])?;
     let (seq, peer_seq) = match &m.to {
         None => (push(conn, batch, Log::Room(m.room_id), m.id)?, 0),
         Some(to) => {
@@ -78,6 +63,24 @@ pub fn append(
             (seq, peer)
         }
     };
+    // The row carries its seqs: retention finds its log rows by them (retention.rs).
+    conn.prepare_cached(
+        "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms,
+                               seq, peer_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        m.id,
+        m.room_id,
+        m.from.id,
+        m.from.name,
+        m.to.as_ref().map(|u| u.id),
+        m.to.as_ref().map(|u| u.name.as_str()),
+        m.msg,
+        m.created_ms,
+        seq as i64,
+        peer_seq as i64
+    ])?;
     if let Some(cid) = &m.client_id {
         conn.prepare_cached(
             "INSERT OR REPLACE INTO client_ids (user_id, client_id, msg_id, seq, peer_seq, created_ms)
@@ -165,89 +168,4 @@ pub fn read(conn: &Connection, log: Log, range: Range, limit: usize) -> Result<P
 /// The newest seq of `log`.
 pub fn last_seq(conn: &Connection, log: Log) -> Result<u64> {
     heads::stored(conn, log)
-}
-
-/// Remove log rows (and then their messages, once no log refers to them); returns how many
-/// log rows went. The heads of their logs are saved first: the rows were what covered them.
-fn drop_log_rows(
-    conn: &Connection,
-    writes: &mut Batch,
-    rows: &[(i64, i64, i64, i64)],
-) -> Result<u64> {
-    let mut logs: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
-    logs.sort_unstable();
-    logs.dedup();
-    for (kind, key) in logs {
-        writes.save_head(conn, heads::log_of(kind, key))?;
-    }
-    let mut del =
-        conn.prepare_cached("DELETE FROM log WHERE kind = ?1 AND key = ?2 AND seq = ?3")?;
-    let mut orphan = conn.prepare_cached(
-        "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM log WHERE msg_id = ?1)",
-    )?;
-    for (kind, key, seq, _) in rows {
-        del.execute(params![kind, key, seq])?;
-    }
-    for (_, _, _, msg_id) in rows {
-        orphan.execute(params![msg_id])?;
-    }
-    Ok(rows.len() as u64)
-}
-
-/// One bounded step of retention at `now_ms` (see `Store::prune`). It merges the staged inbox
-/// rows first, so that every row is in the log it reads.
-pub fn prune(conn: &Connection, writes: &mut Batch, r: &Retention, now_ms: i64) -> Result<u64> {
-    writes.merge_staged(conn)?;
-    // `log_heads` holds every head from here on, for the long logs' query below.
-    writes.save_heads(conn)?;
-    let batch = r.batch.max(1) as i64;
-    let mut removed = 0;
-    if let Some(age) = r.max_age {
-        let cutoff = now_ms - age.as_millis() as i64;
-        let rows: Vec<(i64, i64, i64, i64)> = conn
-            .prepare_cached(
-                "SELECT l.kind, l.key, l.seq, l.msg_id FROM messages m
-                 JOIN log l ON l.msg_id = m.id
-                 WHERE m.created_ms < ?1 LIMIT ?2",
-            )?
-            .query_map(params![cutoff, batch], |x| {
-                Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        removed += drop_log_rows(conn, writes, &rows)?;
-    }
-    if r.max_per_log > 0 && removed < batch as u64 {
-        let long: Vec<(i64, i64, i64)> = conn
-            .prepare_cached("SELECT kind, key, last_seq FROM log_heads WHERE last_seq > ?1")?
-            .query_map(params![r.max_per_log as i64], |x| {
-                Ok((x.get(0)?, x.get(1)?, x.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        for (kind, key, saved) in long {
-            let left = batch - removed as i64;
-            if left <= 0 {
-                break;
-            }
-            // A head a crashed run did not save is below the log's real one: take the real.
-            let last = saved.max(writes.head(conn, heads::log_of(kind, key))? as i64);
-            let keep_from = last - r.max_per_log as i64; // rows with seq <= this go
-            let rows: Vec<(i64, i64, i64, i64)> = conn
-                .prepare_cached(
-                    "SELECT kind, key, seq, msg_id FROM log
-                     WHERE kind = ?1 AND key = ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
-                )?
-                .query_map(params![kind, key, keep_from, left], |x| {
-                    Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            removed += drop_log_rows(conn, writes, &rows)?;
-        }
-    }
-    let ids = conn
-        .prepare_cached(
-            "DELETE FROM client_ids WHERE (user_id, client_id) IN
-               (SELECT user_id, client_id FROM client_ids WHERE created_ms < ?1 LIMIT ?2)",
-        )?
-        .execute(params![now_ms - r.dedup_window.as_millis() as i64, batch])?;
-    Ok(removed + ids as u64)
 }

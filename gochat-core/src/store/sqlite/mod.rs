@@ -5,6 +5,7 @@ mod checkpoint;
 mod connection;
 mod heads;
 mod history;
+mod retention;
 mod schema;
 mod staging;
 mod writer;
@@ -286,7 +287,7 @@ impl Store for SqliteStore {
         let now = now_ms();
         self.inner
             .writer
-            .write(move |c, batch| history::prune(c, batch, &retention, now))
+            .write(move |c, batch| retention::prune(c, batch, &retention, now))
             .await
     }
 }

@@ -3,13 +3,14 @@
 use rusqlite::Connection;
 
 /// The schema this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Version 1: users (the first round). Version 2: message history, client ids, sessions.
 /// Version 3: inbox rows staged before they join the log (staging.rs). Version 4: no new
 /// table, a new meaning: `log_heads` may lag behind the rows (heads.rs), so a build that
-/// trusts it alone must not open the file.
-const MIGRATIONS: [&str; 4] = [
+/// trusts it alone must not open the file. Version 5: a message row carries its own seqs, so
+/// retention finds its log rows by their keys and two indexes go (see below).
+const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE IF NOT EXISTS users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,10 +76,36 @@ CREATE TABLE IF NOT EXISTS inbox_staged (
 ) WITHOUT ROWID;
 ",
     "",
+    "
+-- A message's seq in its room, or in its sender's inbox; and in its recipient's (0 for a
+-- room message). 0 also where no row of that log holds it any more.
+ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN peer_seq INTEGER NOT NULL DEFAULT 0;
+-- The staged rows join the log first, so that the seqs are found in the log alone.
+INSERT INTO log (kind, key, seq, msg_id) SELECT 1, user_id, seq, msg_id FROM inbox_staged;
+DELETE FROM inbox_staged;
+UPDATE messages SET
+    seq = coalesce((SELECT l.seq FROM log l WHERE l.msg_id = messages.id
+                    AND l.kind = (messages.to_id IS NOT NULL)
+                    AND l.key = CASE WHEN messages.to_id IS NULL
+                                   THEN messages.room_id ELSE messages.from_id END), 0),
+    peer_seq = coalesce((SELECT l.seq FROM log l WHERE l.msg_id = messages.id
+                         AND l.kind = 1 AND l.key = messages.to_id), 0);
+-- Each was one more B-tree insert a message (two for a private one's log rows), for
+-- retention alone: it finds old messages by their ids (snowflakes carry their time) and a
+-- message's log rows by the keys its seqs give (retention.rs).
+DROP INDEX IF EXISTS log_msg;
+DROP INDEX IF EXISTS messages_created;
+",
 ];
 
 /// Bring the database at `conn` to [`VERSION`]; refuses a database written by a newer one.
 pub fn migrate(conn: &Connection) -> crate::Result<()> {
+    migrate_to(conn, VERSION)
+}
+
+/// Bring the database at `conn` to `target` (an older version: for tests of the migrations).
+pub(super) fn migrate_to(conn: &Connection, target: i64) -> crate::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > VERSION {
         return Err(crate::Error::Decode(format!(
@@ -88,11 +115,114 @@ pub fn migrate(conn: &Connection) -> crate::Result<()> {
     // A first-round database has users but no version: its migration is idempotent.
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
-        if current < version {
+        if current < version && version <= target {
             conn.execute_batch(&format!(
                 "BEGIN; {sql} PRAGMA user_version = {version}; COMMIT;"
             ))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Log, Range};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Retention, Store};
+    use std::time::Duration;
+
+    /// A version-4 file, as the last build left it: room and private messages, some inbox
+    /// rows merged into the log and some staged, one sent to oneself, and one private
+    /// message whose sender's row retention had already removed. Version 5 gives every
+    /// message its seqs from those rows, drops the two indexes, and retention then removes a
+    /// message with its last row (which it could only find through `log_msg` before). The
+    /// heads are saved, as a clean shutdown leaves them; inbox 2's is above its rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_4_file_gets_its_seqs_and_loses_two_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            migrate_to(&c, 4).unwrap();
+            c.execute_batch(
+                "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
+                 VALUES (10, 7, 1, 'a', NULL, NULL, 'room', 1),
+                        (11, 1, 1, 'a', 2, 'b', 'merged', 2),
+                        (12, 1, 2, 'b', 1, 'a', 'staged', 3),
+                        (13, 1, 3, 'c', 3, 'c', 'to self', 4),
+                        (14, 1, 2, 'b', 3, 'c', 'half gone', 5);
+                 INSERT INTO log (kind, key, seq, msg_id)
+                 VALUES (0, 7, 4, 10), (1, 1, 1, 11), (1, 2, 1, 11), (1, 3, 2, 13), (1, 3, 3, 14);
+                 INSERT INTO inbox_staged (user_id, seq, msg_id) VALUES (2, 2, 12), (1, 2, 12);
+                 INSERT INTO log_heads (kind, key, last_seq)
+                 VALUES (0, 7, 4), (1, 1, 2), (1, 2, 3), (1, 3, 3);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let c = Connection::open(&path).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 5);
+        let seqs: Vec<(i64, i64, i64)> = c
+            .prepare("SELECT id, seq, peer_seq FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            seqs,
+            [(10, 4, 0), (11, 1, 1), (12, 2, 2), (13, 2, 2), (14, 0, 3)]
+        );
+        let indexes: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('log_msg', 'messages_created')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+        let staged: i64 = c
+            .query_row("SELECT count(*) FROM inbox_staged", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(staged, 0, "merged by the migration");
+        let inbox = |user| {
+            let store = store.clone();
+            async move {
+                let page = store
+                    .read(Log::Inbox(user), Range::Since(0), 10)
+                    .await
+                    .unwrap();
+                page.messages.into_iter().map(|m| m.msg).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(inbox(1).await, ["merged", "staged"]);
+        assert_eq!(inbox(2).await, ["merged", "staged"]);
+        assert_eq!(inbox(3).await, ["to self", "half gone"]);
+        // Every log down to its newest row: 11 (held by no newest row) goes, 13 goes
+        // (inbox 3 keeps 14), the others stay.
+        let keep_one = Retention {
+            max_per_log: 1,
+            max_age: None,
+            dedup_window: Duration::ZERO,
+            batch: 100,
+        };
+        while store.prune(keep_one).await.unwrap() > 0 {}
+        let ids: Vec<i64> = c
+            .prepare("SELECT id FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, [10, 12, 14]);
+        assert_eq!(
+            store.last_seq(Log::Inbox(2)).await.unwrap(),
+            3,
+            "saved head"
+        );
+    }
 }
