@@ -2,6 +2,7 @@
 //! paging a log. Retention is retention.rs.
 
 use super::heads::{self, log_key};
+use super::hot::Sql;
 use super::writer::Batch;
 use crate::Result;
 use crate::model::{Log, NewMessage, Page, Range, Stored, StoredMessage, User};
@@ -11,9 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 fn push(conn: &Connection, batch: &mut Batch, log: Log, msg_id: i64) -> Result<u64> {
     let seq = batch.head(conn, log)? + 1;
     match log {
-        Log::Inbox(user) => batch.stage(conn, user, seq, msg_id)?,
+        Log::Inbox(user) => batch.stage(user, seq, msg_id)?,
         Log::Room(room) => {
-            conn.prepare_cached("INSERT INTO log (kind, key, seq, msg_id) VALUES (0, ?1, ?2, ?3)")?
+            batch
+                .statement(Sql::InsertRoomRow)?
                 .execute(params![room, seq as i64, msg_id])?;
         }
     }
@@ -64,12 +66,7 @@ pub fn append(
         }
     };
     // The row carries its seqs: retention finds its log rows by them (retention.rs).
-    conn.prepare_cached(
-        "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms,
-                               seq, peer_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+    batch.statement(Sql::InsertMessage)?.execute(params![
         m.id,
         m.room_id,
         m.from.id,

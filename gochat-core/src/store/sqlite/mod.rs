@@ -5,6 +5,7 @@ mod checkpoint;
 mod connection;
 mod heads;
 mod history;
+mod hot;
 mod retention;
 mod schema;
 mod staging;

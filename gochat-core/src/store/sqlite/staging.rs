@@ -50,13 +50,6 @@ impl Default for Staged {
     }
 }
 
-/// Stage inbox row (`user`, `seq`) → `msg_id`.
-pub fn stage(conn: &Connection, user: i64, seq: u64, msg_id: i64) -> Result<()> {
-    conn.prepare_cached("INSERT INTO inbox_staged (user_id, seq, msg_id) VALUES (?1, ?2, ?3)")?
-        .execute(params![user, seq as i64, msg_id])?;
-    Ok(())
-}
-
 /// Move the staged rows of users `from..=through` to `log`, in the open transaction; how
 /// many moved.
 fn move_users(conn: &Connection, from: i64, through: i64) -> Result<usize> {
@@ -126,12 +119,17 @@ mod tests {
     /// sweep over the users, and start over past the last one.
     #[test]
     fn partial_merges_sweep_whole_users_and_wrap_around() {
-        use super::{MERGE_CHUNK, SWEEP_START, Staged, merge_some, stage};
+        use super::{MERGE_CHUNK, SWEEP_START, Staged, merge_some};
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::sqlite::schema::migrate(&conn).unwrap();
+        // What the writer's `Batch::stage` does.
         let stage_n = |user: i64, seqs: std::ops::RangeInclusive<u64>| {
             for seq in seqs {
-                stage(&conn, user, seq, user * 100_000 + seq as i64).unwrap();
+                conn.execute(
+                    "INSERT INTO inbox_staged (user_id, seq, msg_id) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![user, seq as i64, user * 100_000 + seq as i64],
+                )
+                .unwrap();
             }
         };
         // Users 1..=40 with 100 rows each, then user 41 with more than a chunk.

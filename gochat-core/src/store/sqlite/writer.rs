@@ -4,6 +4,7 @@
 //! SQLite at a few thousand writes a second; a commit per batch does not.
 
 use super::heads;
+use super::hot::{Hot, Sql};
 use super::staging::{self, Staged};
 use crate::hash::FastMap;
 use crate::model::Log;
@@ -19,9 +20,9 @@ pub const QUEUE: usize = 8192;
 
 /// State shared by the writes of one transaction: the head (last seq) of every log touched,
 /// and how many inbox rows are staged (carried from one transaction to the next; see
-/// staging.rs).
-#[derive(Default)]
-pub struct Batch {
+/// staging.rs); and the writer's hot statements.
+pub struct Batch<'h, 'c> {
+    hot: &'h Hot<'c>,
     /// Heads read or moved in this transaction.
     heads: FastMap<Log, u64>,
     /// Logs whose head this transaction moved.
@@ -64,10 +65,8 @@ const UNSAVED_MAX: usize = 1 << 14;
 
 impl Committed {
     /// Called first in every transaction: forget the heads if another connection committed.
-    fn validate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let now: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
+    fn validate(&mut self, hot: &Hot<'_>) -> rusqlite::Result<()> {
+        let now: i64 = hot.get(Sql::DataVersion)?.query_row([], |r| r.get(0))?;
         if self.data_version != Some(now) {
             self.heads.clear();
             self.data_version = Some(now);
@@ -99,14 +98,25 @@ impl Committed {
     }
 }
 
-impl Batch {
+impl<'h, 'c> Batch<'h, 'c> {
     /// A transaction's state, after one that left `staged` inbox rows staged.
-    fn after(staged: Staged, committed: Committed) -> Self {
+    fn after(hot: &'h Hot<'c>, staged: Staged, committed: Committed) -> Self {
         Self {
+            hot,
+            heads: FastMap::default(),
+            dirty: Vec::new(),
             staged,
+            save_all: false,
             committed,
-            ..Self::default()
         }
+    }
+
+    /// A hot statement of the writer (hot.rs).
+    pub fn statement(
+        &self,
+        sql: Sql,
+    ) -> rusqlite::Result<std::cell::RefMut<'h, rusqlite::Statement<'c>>> {
+        self.hot.get(sql)
     }
 
     fn undo_point(&self) -> Undo {
@@ -124,8 +134,9 @@ impl Batch {
     }
 
     /// Stage inbox row (`user`, `seq`) → `msg_id`: it joins the log at a later merge.
-    pub fn stage(&mut self, conn: &Connection, user: i64, seq: u64, msg_id: i64) -> Result<()> {
-        staging::stage(conn, user, seq, msg_id)?;
+    pub fn stage(&mut self, user: i64, seq: u64, msg_id: i64) -> Result<()> {
+        self.statement(Sql::StageInboxRow)?
+            .execute(rusqlite::params![user, seq as i64, msg_id])?;
         self.staged.rows += 1;
         Ok(())
     }
@@ -203,7 +214,7 @@ impl Batch {
 /// failing one fails alone — which is why a write may run twice.
 trait Pending: Send {
     /// Run the write (in a savepoint of its own if `isolated`); whether it succeeded.
-    fn run(&mut self, conn: &Connection, batch: &mut Batch, isolated: bool) -> bool;
+    fn run(&mut self, conn: &Connection, batch: &mut Batch<'_, '_>, isolated: bool) -> bool;
     /// The transaction ended, with the commit's (or the `BEGIN`'s) error if it failed:
     /// answer the writer.
     fn finish(self: Box<Self>, failure: Option<&Arc<rusqlite::Error>>);
@@ -217,10 +228,10 @@ struct Write<F, R> {
 
 impl<F, R> Pending for Write<F, R>
 where
-    F: FnMut(&Connection, &mut Batch) -> Result<R> + Send,
+    F: FnMut(&Connection, &mut Batch<'_, '_>) -> Result<R> + Send,
     R: Send,
 {
-    fn run(&mut self, conn: &Connection, batch: &mut Batch, isolated: bool) -> bool {
+    fn run(&mut self, conn: &Connection, batch: &mut Batch<'_, '_>, isolated: bool) -> bool {
         let outcome = if isolated {
             // What this write moved of the logs' heads is undone with its savepoint.
             let before = batch.undo_point();
@@ -273,7 +284,7 @@ impl Writer {
     pub async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnMut(&Connection, &mut Batch) -> Result<R> + Send + 'static,
+        F: FnMut(&Connection, &mut Batch<'_, '_>) -> Result<R> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let write = Write {
@@ -308,13 +319,14 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 /// Run every write of `jobs` in the open transaction: all at once, or, if one fails, again
 /// from a rolled-back transaction each in a savepoint. Returns the batch (its log heads,
 /// with `committed` lent to it), or the error that leaves no transaction open.
-fn run_batch(
+fn run_batch<'h, 'c>(
     conn: &Connection,
+    hot: &'h Hot<'c>,
     jobs: &mut [Box<dyn Pending>],
     staged: Staged,
     committed: &mut Committed,
-) -> std::result::Result<Batch, rusqlite::Error> {
-    let mut batch = Batch::after(staged, std::mem::take(committed));
+) -> std::result::Result<Batch<'h, 'c>, rusqlite::Error> {
+    let mut batch = Batch::after(hot, staged, std::mem::take(committed));
     if jobs.iter_mut().all(|j| j.run(conn, &mut batch, false)) {
         return Ok(batch);
     }
@@ -324,8 +336,8 @@ fn run_batch(
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
     }
-    begin(conn)?;
-    let mut batch = Batch::after(staged, std::mem::take(committed));
+    begin(hot)?;
+    let mut batch = Batch::after(hot, staged, std::mem::take(committed));
     for j in jobs.iter_mut() {
         j.run(conn, &mut batch, true);
     }
@@ -336,36 +348,35 @@ fn run_batch(
 /// the heads it committed.
 fn transaction(
     conn: &Connection,
+    hot: &Hot<'_>,
     jobs: &mut [Box<dyn Pending>],
     staged: Staged,
     committed: &mut Committed,
 ) -> std::result::Result<Staged, rusqlite::Error> {
-    begin(conn)?;
-    committed.validate(conn)?;
-    let mut batch = run_batch(conn, jobs, staged, committed)?;
+    begin(hot)?;
+    committed.validate(hot)?;
+    let mut batch = run_batch(conn, hot, jobs, staged, committed)?;
     let ended = batch
         .flush(conn)
         .map_err(into_sqlite)
-        .and_then(|saved| commit(conn).map(|()| saved));
+        .and_then(|saved| commit(hot).map(|()| saved));
     *committed = std::mem::take(&mut batch.committed);
     committed.absorb(batch.heads, &batch.dirty, ended?);
     Ok(batch.staged)
 }
 
-// Cached, as every statement of the writer's: `execute_batch` parsed these anew in every
-// transaction, ~3 % of the writer's instructions in callgrind's small batches (with the
-// uncached `data_version` query, ~6 %; docs/performance.md).
-fn begin(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached("BEGIN IMMEDIATE")?
-        .execute([])
-        .map(drop)
+// Prepared once (hot.rs): `execute_batch` parsed these anew in every transaction, ~3 % of
+// the writer's instructions in callgrind's small batches (docs/performance.md).
+fn begin(hot: &Hot<'_>) -> rusqlite::Result<()> {
+    hot.get(Sql::Begin)?.execute([]).map(drop)
 }
 
-fn commit(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached("COMMIT")?.execute([]).map(drop)
+fn commit(hot: &Hot<'_>) -> rusqlite::Result<()> {
+    hot.get(Sql::Commit)?.execute([]).map(drop)
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: Staged) {
+    let hot = Hot::new(&conn);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut committed = Committed::default();
     while let Some(first) = rx.blocking_recv() {
@@ -379,7 +390,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
         crate::metrics::metrics()
             .store_batch
             .observe(jobs.len() as f64);
-        let failure = match transaction(&conn, &mut jobs, staged, &mut committed) {
+        let failure = match transaction(&conn, &hot, &mut jobs, staged, &mut committed) {
             Ok(now_staged) => {
                 staged = now_staged;
                 None
@@ -398,23 +409,23 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Pending>>, mut staged: S
         }
     }
     // The store is gone: leave `log_heads` complete for whoever opens the file next.
-    if let Err(e) = save_on_close(&conn, committed) {
+    if let Err(e) = save_on_close(&conn, &hot, committed) {
         tracing::warn!("sqlite: saving the log heads on close failed (the rows cover them): {e}");
     }
 }
 
-fn save_on_close(conn: &Connection, committed: Committed) -> Result<()> {
+fn save_on_close(conn: &Connection, hot: &Hot<'_>, committed: Committed) -> Result<()> {
     if committed.unsaved.is_empty() {
         return Ok(());
     }
-    begin(conn)?;
-    let batch = Batch::after(Staged::default(), committed);
+    begin(hot)?;
+    let batch = Batch::after(hot, Staged::default(), committed);
     let saved = batch.write_heads(conn);
     if saved.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
         return saved;
     }
-    commit(conn)?;
+    commit(hot)?;
     Ok(())
 }
 
