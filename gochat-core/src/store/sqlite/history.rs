@@ -96,12 +96,12 @@ pub fn append(
 
 const SELECT: &str = "SELECT l.seq, m.id, m.room_id, m.from_id, m.from_name, m.to_id, m.to_name,
                              m.msg, m.created_ms
-                      FROM log l JOIN messages m ON m.id = l.msg_id
+                      FROM log l JOIN history m ON m.id = l.msg_id
                       WHERE l.kind = ?1 AND l.key = ?2";
 /// The same from an inbox's staged rows (`?1` is the kind, always 1 here).
 const SELECT_STAGED: &str = "SELECT l.seq, m.id, m.room_id, m.from_id, m.from_name, m.to_id,
                                     m.to_name, m.msg, m.created_ms
-                             FROM inbox_staged l JOIN messages m ON m.id = l.msg_id
+                             FROM inbox_staged l JOIN history m ON m.id = l.msg_id
                              WHERE ?1 = 1 AND l.user_id = ?2";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {

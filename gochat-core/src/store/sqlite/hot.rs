@@ -29,7 +29,7 @@ impl Sql {
             Sql::Commit => "COMMIT",
             Sql::DataVersion => "PRAGMA data_version",
             Sql::InsertMessage => {
-                "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg,
+                "INSERT INTO history (id, room_id, from_id, from_name, to_id, to_name, msg,
                                        created_ms, seq, peer_seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             }

@@ -26,7 +26,7 @@ struct Placed {
     peer_seq: i64,
 }
 
-const PLACED: &str = "SELECT id, room_id, from_id, to_id, seq, peer_seq FROM messages";
+const PLACED: &str = "SELECT id, room_id, from_id, to_id, seq, peer_seq FROM history";
 
 fn placed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Placed> {
     Ok(Placed {
@@ -109,7 +109,7 @@ fn drop_older_than(
         for k in &keys {
             delete_row(conn, *k, m.id)?;
         }
-        conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        conn.prepare_cached("DELETE FROM history WHERE id = ?1")?
             .execute([m.id])?;
         removed += rows;
     }
@@ -195,7 +195,7 @@ fn drop_if_unreferenced(conn: &Connection, msg_id: i64) -> Result<()> {
             return Ok(());
         }
     }
-    conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+    conn.prepare_cached("DELETE FROM history WHERE id = ?1")?
         .execute([m.id])?;
     Ok(())
 }
@@ -230,10 +230,10 @@ mod tests {
         }
     }
 
-    /// Ids of the messages rows left in the file.
+    /// Ids of the messages left in the file.
     fn rows(path: &std::path::Path) -> Vec<i64> {
         let c = rusqlite::Connection::open(path).unwrap();
-        let mut st = c.prepare("SELECT id FROM messages ORDER BY id").unwrap();
+        let mut st = c.prepare("SELECT id FROM history ORDER BY id").unwrap();
         st.query_map([], |r| r.get(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()

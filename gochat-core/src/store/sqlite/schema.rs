@@ -8,8 +8,9 @@ pub const VERSION: i64 = 5;
 /// Version 1: users (the first round). Version 2: message history, client ids, sessions.
 /// Version 3: inbox rows staged before they join the log (staging.rs). Version 4: no new
 /// table, a new meaning: `log_heads` may lag behind the rows (heads.rs), so a build that
-/// trusts it alone must not open the file. Version 5: a message row carries its own seqs, so
-/// retention finds its log rows by their keys and two indexes go (see below).
+/// trusts it alone must not open the file. Version 5: the messages move to `history`, whose
+/// rows carry their own seqs, so retention finds their log rows by their keys and two
+/// indexes go (see below).
 const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE IF NOT EXISTS users (
@@ -77,25 +78,39 @@ CREATE TABLE IF NOT EXISTS inbox_staged (
 ",
     "",
     "
--- A message's seq in its room, or in its sender's inbox; and in its recipient's (0 for a
--- room message). 0 also where no row of that log holds it any more.
-ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE messages ADD COLUMN peer_seq INTEGER NOT NULL DEFAULT 0;
+-- One row per message, as `messages` was, with the message's seqs: in its room or its
+-- sender's inbox, and in its recipient's (0 for a room message). A new name, so that a
+-- version-4 build still holding the file fails loudly instead of writing rows without
+-- seqs (a check at every insert cost the writer ~5 k instructions a message).
+CREATE TABLE history (
+    id         INTEGER PRIMARY KEY,           -- the snowflake msgId
+    room_id    INTEGER NOT NULL,
+    from_id    INTEGER NOT NULL,
+    from_name  TEXT    NOT NULL,
+    to_id      INTEGER,                       -- NULL for a room message
+    to_name    TEXT,
+    msg        TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,              -- 0 only where no row held it at the move
+    peer_seq   INTEGER NOT NULL
+);
 -- The staged rows join the log first, so that the seqs are found in the log alone.
 INSERT INTO log (kind, key, seq, msg_id) SELECT 1, user_id, seq, msg_id FROM inbox_staged;
 DELETE FROM inbox_staged;
-UPDATE messages SET
-    seq = coalesce((SELECT l.seq FROM log l WHERE l.msg_id = messages.id
-                    AND l.kind = (messages.to_id IS NOT NULL)
-                    AND l.key = CASE WHEN messages.to_id IS NULL
-                                   THEN messages.room_id ELSE messages.from_id END), 0),
-    peer_seq = coalesce((SELECT l.seq FROM log l WHERE l.msg_id = messages.id
-                         AND l.kind = 1 AND l.key = messages.to_id), 0);
--- Each was one more B-tree insert a message (two for a private one's log rows), for
--- retention alone: it finds old messages by their ids (snowflakes carry their time) and a
--- message's log rows by the keys its seqs give (retention.rs).
+INSERT INTO history
+SELECT m.id, m.room_id, m.from_id, m.from_name, m.to_id, m.to_name, m.msg, m.created_ms,
+       coalesce((SELECT l.seq FROM log l WHERE l.msg_id = m.id
+                 AND l.kind = (m.to_id IS NOT NULL)
+                 AND l.key = CASE WHEN m.to_id IS NULL THEN m.room_id ELSE m.from_id END), 0),
+       coalesce((SELECT l.seq FROM log l WHERE l.msg_id = m.id
+                 AND l.kind = 1 AND l.key = m.to_id), 0)
+FROM messages m ORDER BY m.id;
+-- With it goes its index on time, and `log_msg`: each was one more B-tree insert a message
+-- (two for a private one's log rows) for retention alone, which now finds old messages by
+-- their ids (snowflakes carry their time) and a message's log rows by the keys its seqs
+-- give (retention.rs).
+DROP TABLE messages;
 DROP INDEX IF EXISTS log_msg;
-DROP INDEX IF EXISTS messages_created;
 ",
 ];
 
@@ -135,7 +150,7 @@ mod tests {
     /// A version-4 file, as the last build left it: room and private messages, some inbox
     /// rows merged into the log and some staged, one sent to oneself, and one private
     /// message whose sender's row retention had already removed. Version 5 gives every
-    /// message its seqs from those rows, drops the two indexes, and retention then removes a
+    /// message its seqs from those rows (in `history`), drops the two indexes, and retention then removes a
     /// message with its last row (which it could only find through `log_msg` before). The
     /// heads are saved, as a clean shutdown leaves them; inbox 2's is above its rows.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,7 +182,7 @@ mod tests {
             .unwrap();
         assert_eq!(v, 5);
         let seqs: Vec<(i64, i64, i64)> = c
-            .prepare("SELECT id, seq, peer_seq FROM messages ORDER BY id")
+            .prepare("SELECT id, seq, peer_seq FROM history ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
@@ -179,12 +194,20 @@ mod tests {
         );
         let indexes: i64 = c
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('log_msg', 'messages_created')",
+                "SELECT count(*) FROM sqlite_master
+                 WHERE name IN ('messages', 'log_msg', 'messages_created')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
         assert_eq!(indexes, 0);
+        // A version-4 writer still holding the file: its inserts fail, loudly.
+        let old_style = c.execute(
+            "INSERT INTO messages (id, room_id, from_id, from_name, to_id, to_name, msg, created_ms)
+             VALUES (99, 7, 1, 'a', NULL, NULL, 'old build', 6)",
+            [],
+        );
+        assert!(old_style.is_err(), "an insert without seqs was taken");
         let staged: i64 = c
             .query_row("SELECT count(*) FROM inbox_staged", [], |r| r.get(0))
             .unwrap();
@@ -212,7 +235,7 @@ mod tests {
         };
         while store.prune(keep_one).await.unwrap() > 0 {}
         let ids: Vec<i64> = c
-            .prepare("SELECT id FROM messages ORDER BY id")
+            .prepare("SELECT id FROM history ORDER BY id")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
