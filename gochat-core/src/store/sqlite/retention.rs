@@ -203,8 +203,9 @@ fn drop_if_unreferenced(conn: &Connection, msg_id: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use crate::ids::Snowflake;
-    use crate::model::{Log, NewMessage, Range, User};
+    use crate::model::{Log, Range};
     use crate::store::sqlite::SqliteStore;
+    use crate::store::sqlite::tests::message;
     use crate::store::{Retention, Store};
     use std::time::Duration;
 
@@ -212,22 +213,6 @@ mod tests {
 
     fn now_ms() -> i64 {
         super::super::now_ms()
-    }
-
-    fn message(id: i64, created_ms: i64, from: i64, to: Option<i64>) -> NewMessage {
-        let user = |id: i64| User {
-            id,
-            name: format!("u{id}"),
-        };
-        NewMessage {
-            id,
-            room_id: 5,
-            from: user(from),
-            to: to.map(user),
-            msg: format!("m{id}"),
-            created_ms,
-            client_id: None,
-        }
     }
 
     /// Ids of the messages left in the file.

@@ -94,25 +94,14 @@ pub fn merge_some(conn: &Connection, staged: Staged) -> Result<Staged> {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{Log, NewMessage, Range, User};
+    use crate::model::{Log, NewMessage, Range};
     use crate::store::sqlite::SqliteStore;
+    use crate::store::sqlite::tests::message;
     use crate::store::{Retention, Store};
     use std::time::Duration;
 
     fn private(id: i64, from: i64, to: i64) -> NewMessage {
-        let user = |id: i64| User {
-            id,
-            name: format!("u{id}"),
-        };
-        NewMessage {
-            id,
-            room_id: 1,
-            from: user(from),
-            to: Some(user(to)),
-            msg: format!("m{id}"),
-            created_ms: id,
-            client_id: None,
-        }
+        message(id, id, from, Some(to))
     }
 
     /// Partial merges move a chunk and the rest of its last user (never part of a user),

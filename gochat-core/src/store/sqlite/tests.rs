@@ -338,6 +338,23 @@ async fn a_throwaway_database_leaves_no_file() {
     assert!(!path.exists());
 }
 
+/// A message from user `from` to user `to` (or to room 5), its text named after its id.
+pub(super) fn message(id: i64, created_ms: i64, from: i64, to: Option<i64>) -> NewMessage {
+    let user = |id: i64| crate::model::User {
+        id,
+        name: format!("u{id}"),
+    };
+    NewMessage {
+        id,
+        room_id: 5,
+        from: user(from),
+        to: to.map(user),
+        msg: format!("m{id}"),
+        created_ms,
+        client_id: None,
+    }
+}
+
 fn rand_name() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
