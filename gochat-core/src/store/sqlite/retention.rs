@@ -98,20 +98,22 @@ fn drop_older_than(
         ))?
         .query_map(params![below, cutoff_ms, budget as i64], placed)?
         .collect::<rusqlite::Result<_>>()?;
-    let mut removed = 0;
+    let (mut removed, mut going) = (0, Vec::new());
     for m in old {
         let keys = m.keys();
         let rows = keys.len().max(1) as u64;
         if removed > 0 && removed + rows > budget {
             break;
         }
-        save_heads_of(conn, writes, &keys)?;
-        for k in &keys {
-            delete_row(conn, *k, m.id)?;
-        }
-        conn.prepare_cached("DELETE FROM history WHERE id = ?1")?
-            .execute([m.id])?;
         removed += rows;
+        going.push((m.id, keys));
+    }
+    save_heads_of(conn, writes, going.iter().flat_map(|(_, keys)| keys))?;
+    for (id, keys) in going {
+        for k in keys {
+            delete_row(conn, k, id)?;
+        }
+        delete_message(conn, id)?;
     }
     Ok(removed)
 }
@@ -159,12 +161,25 @@ fn shorten_logs(conn: &Connection, writes: &mut Batch, keep: u64, budget: u64) -
     Ok(removed)
 }
 
-/// Save the head of every log of `keys` (before their rows go: only `log_heads` remembers
-/// their seqs then).
-fn save_heads_of(conn: &Connection, writes: &mut Batch, keys: &[Key]) -> Result<()> {
-    for &(kind, key, _) in keys {
+/// Save the head of every log of `keys`, once each (before their rows go: only `log_heads`
+/// remembers their seqs then).
+fn save_heads_of<'k>(
+    conn: &Connection,
+    writes: &mut Batch,
+    keys: impl Iterator<Item = &'k Key>,
+) -> Result<()> {
+    let mut logs: Vec<(i64, i64)> = keys.map(|&(kind, key, _)| (kind, key)).collect();
+    logs.sort_unstable();
+    logs.dedup();
+    for (kind, key) in logs {
         writes.save_head(conn, heads::log_of(kind, key))?;
     }
+    Ok(())
+}
+
+fn delete_message(conn: &Connection, id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM history WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -195,9 +210,7 @@ fn drop_if_unreferenced(conn: &Connection, msg_id: i64) -> Result<()> {
             return Ok(());
         }
     }
-    conn.prepare_cached("DELETE FROM history WHERE id = ?1")?
-        .execute([m.id])?;
-    Ok(())
+    delete_message(conn, m.id)
 }
 
 #[cfg(test)]
